@@ -1,0 +1,59 @@
+# Every target is re-runnable. `make help` lists them.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+INGESTION := $(BIN)/ingestion
+INSTALLED := $(VENV)/.installed
+# Users created by `make demo`; the benchmark uses its own million.
+SCALE ?= 5000
+
+.PHONY: help install server demo build docs test lint bench clean
+
+help: ## list the targets
+	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) \
+		| awk 'BEGIN {FS = ":.*## "} {printf "  make %-8s %s\n", $$1, $$2}'
+
+$(INSTALLED): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $@
+
+install: $(INSTALLED) ## create .venv and install the package with its dev tools
+
+server: install ## start the embedded PostgreSQL server; write .env if there is none
+	$(INGESTION) local start
+	$(INGESTION) local setup
+
+demo: server ## run the whole job on the embedded server: the simulated launch, then checks dbt
+	$(INGESTION) demo init --scale $(SCALE)
+	$(INGESTION) demo advance --hours 8
+	$(INGESTION) demo advance --hours 16
+	$(INGESTION) demo advance --hours 24
+	$(INGESTION) demo status
+	$(INGESTION) dbt debug --quiet
+
+build: install ## dbt build: run and test every model, snapshot and seed
+	$(INGESTION) dbt build
+
+docs: install ## write the static dbt docs site
+	$(INGESTION) dbt docs generate --static
+	@echo "docs: $(CURDIR)/dbt_project/target/static_index.html"
+
+test: install ## run the tests; they start a PostgreSQL server of their own
+	$(BIN)/pytest
+
+lint: install ## ruff and sqlfluff (sqlfluff's dbt templater reads the settings)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(INGESTION) sqlfluff lint dbt_project
+
+bench: install ## print speed figures against references measured in the same run
+	$(BIN)/python -m tests.bench.bench_demo
+
+clean: ## stop the embedded server and delete it, dbt's output and caches (keeps .env, .venv)
+	-[ -x $(INGESTION) ] && $(INGESTION) local stop
+	rm -rf .local dbt_project/target dbt_project/logs .pytest_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""Replicate production read replicas into a Postgres warehouse for dbt."""

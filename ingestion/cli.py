@@ -1,0 +1,142 @@
+"""The `ingestion` command: parse arguments, call the package, set the exit code."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from pathlib import Path
+
+from ingestion import dbt_runner, local_server, local_setup, settings
+from ingestion.demo import simulator
+from ingestion.errors import IngestionError
+
+
+def _local(args: argparse.Namespace) -> int:
+    server = local_server.from_settings(settings.local_server())
+    if args.action == "start":
+        state = local_server.start(server)
+        print(
+            f"PostgreSQL {state.version} runs on {local_server.HOST}:{state.port} ({server.folder})"
+        )
+    elif args.action == "stop":
+        stopped = local_server.stop(server)
+        print("stopped the local server" if stopped else "the local server was not running")
+    elif args.action == "status":
+        state = local_server.status(server)
+        if not state.running:
+            print(f"the local server in {server.folder} is not running")
+            return 3
+        print(
+            f"PostgreSQL {state.version} runs on {local_server.HOST}:{state.port} (pid {state.pid})"
+        )
+    else:
+        local_setup.write_env(server, Path.cwd() / ".env")
+        local_setup.provision(server)
+    return 0
+
+
+def _demo_databases() -> simulator.DemoDatabases:
+    admin_url = settings.demo_admin_url() or local_server.admin_url(
+        local_server.from_settings(settings.local_server())
+    )
+    return simulator.DemoDatabases(
+        admin_url=admin_url,
+        names={name: settings.source_url(name).database for name in simulator.DEMO_SOURCES},
+    )
+
+
+def _demo(args: argparse.Namespace) -> int:
+    databases = _demo_databases()
+    if args.action == "init":
+        state = simulator.init(
+            databases, scale=args.scale, seed=args.seed, go_live_at=settings.go_live_at()
+        )
+    elif args.action == "advance":
+        state = simulator.advance(databases, hours=args.hours, to=args.to)
+    else:
+        state = simulator.read_state(databases)
+    print(
+        f"demo clock: {state.clock.isoformat()} (go-live {state.go_live_at.isoformat()},"
+        f" scale {state.scale}, seed {state.seed})"
+    )
+    return 0
+
+
+def _tool(args: argparse.Namespace) -> int:
+    return dbt_runner.run(args.command, args.arguments, Path.cwd())
+
+
+WRAPPED_TOOLS = ("dbt", "sqlfluff")
+
+
+def _timestamp(value: str) -> datetime:
+    moment = datetime.fromisoformat(value)
+    if moment.tzinfo is None:
+        raise argparse.ArgumentTypeError("give a time zone, e.g. 2026-06-02T00:00:00Z")
+    return moment
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ingestion",
+        description="Replicate production read replicas into a Postgres warehouse for dbt.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    local = commands.add_parser("local", help="run the embedded PostgreSQL server")
+    local.add_argument(
+        "action",
+        choices=["start", "stop", "status", "setup"],
+        help="start/stop/status of the server; setup writes .env if missing and creates"
+        " the warehouse and roles it names",
+    )
+
+    demo = commands.add_parser("demo", help="the simulated production system")
+    demo_actions = demo.add_subparsers(dest="action", required=True)
+    init = demo_actions.add_parser("init", help="(re)create the four demo databases up to go-live")
+    init.add_argument("--scale", type=int, default=5000, help="users at go-live (default 5000)")
+    init.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
+    advance = demo_actions.add_parser("advance", help="move the simulated clock forward")
+    step = advance.add_mutually_exclusive_group(required=True)
+    step.add_argument("--hours", type=float, help="hours to move forward")
+    step.add_argument("--to", type=_timestamp, help="ISO timestamp with a zone to move to")
+    demo_actions.add_parser("status", help="print the simulated clock")
+
+    for tool in WRAPPED_TOOLS:
+        wrapped = commands.add_parser(
+            tool, help=f"run {tool} in this project with the settings from the environment and .env"
+        )
+        wrapped.add_argument("arguments", nargs=argparse.REMAINDER, help=f"arguments for {tool}")
+    return parser
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "local": _local,
+    "demo": _demo,
+    "dbt": _tool,
+    "sqlfluff": _tool,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `ingestion` console script."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = _parser()
+    if argv and argv[0] in WRAPPED_TOOLS:
+        # Everything after the tool's name is the tool's, even options argparse knows.
+        args = parser.parse_args(argv[:1])
+        args.arguments = argv[1:]
+    else:
+        args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+    try:
+        return COMMANDS[args.command](args)
+    except IngestionError as error:
+        print(f"ingestion: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("ingestion: interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,189 @@
+"""Every value that differs between environments, read from the environment or `.env`.
+
+This is the only module that reads the environment. Environment variables win over
+`.env`, which python-decouple finds by searching upwards from the working directory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import TypeVar
+
+from decouple import AutoConfig, UndefinedValueError
+from sqlalchemy import URL, make_url
+from sqlalchemy.exc import ArgumentError
+
+from ingestion.errors import IngestionError
+
+T = TypeVar("T")
+
+DEFAULT_GO_LIVE_AT = "2026-06-01T16:00:00Z"
+DEFAULT_LOCAL_PG_PORT = 54329
+DEFAULT_LOCAL_PG_DIR = ".local/postgres"
+DEFAULT_BI_ROLE = "bi_reader"
+# Passed to dbt only when set; profiles.example.yml gives their defaults.
+OPTIONAL_DBT_SETTINGS = ("DBT_TARGET", "WAREHOUSE_SSLMODE")
+ENV_EXAMPLE_HINT = "set it in the environment or in .env (see .env.example)"
+
+
+@dataclass(frozen=True)
+class WarehouseSettings:
+    """Where the warehouse lives and who loads it."""
+
+    host: str
+    port: int
+    user: str
+    database: str
+    password: str = field(repr=False)
+
+    def url(self) -> URL:
+        """SQLAlchemy URL of the warehouse; it hides the password when printed."""
+        return URL.create(
+            "postgresql+psycopg2",
+            username=self.user,
+            password=self.password,
+            host=self.host,
+            port=self.port,
+            database=self.database,
+        )
+
+
+@dataclass(frozen=True)
+class LocalServerSettings:
+    """The embedded PostgreSQL server that the demo and the tests run on."""
+
+    port: int
+    folder: Path
+    bin_dir: Path | None
+
+
+def _config() -> AutoConfig:
+    return AutoConfig(search_path=str(Path.cwd()))
+
+
+def _read(name: str, cast: Callable[[str], T], default: str | None = None) -> T:
+    """Read one setting; a missing or malformed value becomes a one-line error."""
+    try:
+        raw = _config()(name) if default is None else _config()(name, default=default)
+    except UndefinedValueError:
+        raise IngestionError(f"setting {name} is missing: {ENV_EXAMPLE_HINT}") from None
+    raw = str(raw).strip()
+    if not raw and default is None:
+        raise IngestionError(f"setting {name} is empty: {ENV_EXAMPLE_HINT}")
+    try:
+        return cast(raw)
+    except (ValueError, ArgumentError) as error:
+        # The value itself is never echoed: it may hold a password.
+        raise IngestionError(f"setting {name} is malformed: {error}") from None
+
+
+def _text(value: str) -> str:
+    return value
+
+
+def _port(value: str) -> int:
+    port = int(value)
+    if not 0 < port < 65536:
+        raise ValueError("a port is a number from 1 to 65535")
+    return port
+
+
+def _aware_timestamp(value: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise ValueError("expected an ISO timestamp such as 2026-06-01T16:00:00Z") from None
+    if moment.tzinfo is None:
+        raise ValueError("the timestamp needs a time zone, such as Z or +02:00")
+    return moment
+
+
+def _url(value: str) -> URL:
+    try:
+        url = make_url(value)
+    except (ArgumentError, ValueError):
+        raise ValueError("expected a SQLAlchemy URL such as postgresql://user@host/db") from None
+    if not url.database:
+        raise ValueError("the URL names no database")
+    return url
+
+
+def _optional_url(value: str) -> URL | None:
+    return _url(value) if value else None
+
+
+def _optional_path(value: str) -> Path | None:
+    return Path(value).expanduser() if value else None
+
+
+def warehouse() -> WarehouseSettings:
+    """The warehouse connection settings (WAREHOUSE_* and its password)."""
+    return WarehouseSettings(
+        host=_read("WAREHOUSE_HOST", _text),
+        port=_read("WAREHOUSE_PORT", _port, default="5432"),
+        user=_read("WAREHOUSE_USER", _text),
+        database=_read("WAREHOUSE_DB", _text),
+        password=_read("DBT_ENV_SECRET_WAREHOUSE_PASSWORD", _text),
+    )
+
+
+def source_url_setting(source: str) -> str:
+    """The name of the setting that holds a source database's URL."""
+    return f"SOURCE_{source.upper()}_URL"
+
+
+def source_url(source: str) -> URL:
+    """The SQLAlchemy URL of one production source database (its read replica)."""
+    return _read(source_url_setting(source), _url)
+
+
+def go_live_at() -> datetime:
+    """The go-live instant of the launch (GO_LIVE_AT, an ISO timestamp with a zone)."""
+    return _read("GO_LIVE_AT", _aware_timestamp, default=DEFAULT_GO_LIVE_AT)
+
+
+def pii_hash_salt() -> str:
+    """The salt for hashing PII columns (PII_HASH_SALT)."""
+    return _read("PII_HASH_SALT", _text)
+
+
+def bi_role() -> str:
+    """The database role that BI dashboards use to read the marts (BI_ROLE)."""
+    return _read("BI_ROLE", _text, default=DEFAULT_BI_ROLE)
+
+
+def demo_admin_url() -> URL | None:
+    """A role that may create and write the demo databases; None: the local server's."""
+    return _read("DEMO_ADMIN_URL", _optional_url, default="")
+
+
+def local_server() -> LocalServerSettings:
+    """Settings of the embedded PostgreSQL server (LOCAL_PG_*)."""
+    folder = _read("LOCAL_PG_DIR", _text, default=DEFAULT_LOCAL_PG_DIR)
+    return LocalServerSettings(
+        port=_read("LOCAL_PG_PORT", _port, default=str(DEFAULT_LOCAL_PG_PORT)),
+        folder=Path(folder).expanduser().absolute(),
+        bin_dir=_read("LOCAL_PG_BIN", _optional_path, default=""),
+    )
+
+
+def dbt_environment() -> dict[str, str]:
+    """The variables that profiles.yml and the dbt project read with env_var()."""
+    settings = warehouse()
+    return {
+        "WAREHOUSE_HOST": settings.host,
+        "WAREHOUSE_PORT": str(settings.port),
+        "WAREHOUSE_USER": settings.user,
+        "WAREHOUSE_DB": settings.database,
+        "DBT_ENV_SECRET_WAREHOUSE_PASSWORD": settings.password,
+        "GO_LIVE_AT": go_live_at().isoformat(),
+        "BI_ROLE": bi_role(),
+        **{name: value for name in OPTIONAL_DBT_SETTINGS if (value := _optional(name))},
+    }
+
+
+def _optional(name: str) -> str:
+    return _read(name, _text, default="")

@@ -1,0 +1,63 @@
+"""The command as a user runs it: exit codes and one-line messages."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.ingestion.test_settings import ALL_SETTINGS
+
+REPOSITORY = Path(__file__).resolve().parents[1]
+
+
+def run_cli(*arguments: str, cwd: Path, **environment: str) -> subprocess.CompletedProcess[str]:
+    """Run `python -m ingestion` in `cwd` with none of the settings but `environment`."""
+    clean = {key: value for key, value in os.environ.items() if key not in ALL_SETTINGS}
+    clean = {k: v for k, v in clean.items() if not k.startswith("SOURCE_")}
+    return subprocess.run(
+        [sys.executable, "-m", "ingestion", *arguments],
+        cwd=cwd,
+        env={**clean, **environment, "PYTHONPATH": str(REPOSITORY)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_help_lists_the_commands(tmp_path: Path) -> None:
+    result = run_cli("--help", cwd=tmp_path)
+
+    assert result.returncode == 0
+    for command in ["local", "demo", "dbt"]:
+        assert command in result.stdout
+
+
+def test_missing_setting_stops_with_one_line_naming_it(tmp_path: Path) -> None:
+    result = run_cli("dbt", "debug", cwd=tmp_path)
+
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        "ingestion: setting WAREHOUSE_HOST is missing: "
+        "set it in the environment or in .env (see .env.example)"
+    ]
+
+
+def test_malformed_source_url_is_named_without_its_password(tmp_path: Path) -> None:
+    result = run_cli(
+        "demo", "status", cwd=tmp_path, SOURCE_ACCOUNTS_URL="postgresql://u:topsecret@h:xx/db"
+    )
+
+    assert result.returncode == 1
+    assert len(result.stderr.splitlines()) == 1
+    assert result.stderr.startswith("ingestion: setting SOURCE_ACCOUNTS_URL is malformed")
+    assert "topsecret" not in result.stderr + result.stdout
+
+
+def test_unknown_local_action_is_a_usage_error(tmp_path: Path) -> None:
+    result = run_cli("local", "explode", cwd=tmp_path)
+
+    assert result.returncode == 2
+    assert "invalid choice: 'explode'" in result.stderr
