@@ -108,6 +108,9 @@ def _url(value: str) -> URL:
         raise ValueError("expected a SQLAlchemy URL such as postgresql://user@host/db") from None
     if not url.database:
         raise ValueError("the URL names no database")
+    if url.drivername == "postgresql":
+        # SQLAlchemy 2.1 would pick psycopg 3 for a bare postgresql://; we ship psycopg2.
+        url = url.set(drivername="postgresql+psycopg2")
     return url
 
 

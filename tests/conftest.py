@@ -12,8 +12,10 @@ import pytest
 import sqlalchemy as sa
 from psycopg2 import sql
 
-from ingestion import local_server
+from ingestion import local_server, local_setup, settings
+from ingestion.demo.simulator import DEMO_SOURCES
 from ingestion.local_server import LocalServer
+from tests.helpers import ALL_SETTINGS
 from tests.servers import make_server
 
 
@@ -49,3 +51,14 @@ def fresh_database(admin_url: sa.URL) -> Iterator[str]:
             sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name))
         )
     engine.dispose()
+
+
+@pytest.fixture
+def provisioned(server: LocalServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A folder whose fresh .env points at the run's server, provisioned."""
+    monkeypatch.chdir(tmp_path)
+    for name in ALL_SETTINGS + [settings.source_url_setting(s) for s in DEMO_SOURCES]:
+        monkeypatch.delenv(name, raising=False)
+    assert local_setup.write_env(server, tmp_path / ".env") is True
+    local_setup.provision(server)
+    return tmp_path / ".env"

@@ -2,29 +2,9 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
-from tests.ingestion.test_settings import ALL_SETTINGS
-
-REPOSITORY = Path(__file__).resolve().parents[1]
-
-
-def run_cli(*arguments: str, cwd: Path, **environment: str) -> subprocess.CompletedProcess[str]:
-    """Run `python -m ingestion` in `cwd` with none of the settings but `environment`."""
-    clean = {key: value for key, value in os.environ.items() if key not in ALL_SETTINGS}
-    clean = {k: v for k, v in clean.items() if not k.startswith("SOURCE_")}
-    return subprocess.run(
-        [sys.executable, "-m", "ingestion", *arguments],
-        cwd=cwd,
-        env={**clean, **environment, "PYTHONPATH": str(REPOSITORY)},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+from tests.helpers import run_cli
 
 
 def test_help_lists_the_commands(tmp_path: Path) -> None:

@@ -16,9 +16,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import sqlalchemy as sa
-from ingestion.demo import simulator
 
 from ingestion import local_server
+from ingestion.demo import simulator
 from tests.servers import make_server
 
 INIT_TARGET_SECONDS = 180

@@ -6,23 +6,11 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from ingestion.demo.simulator import DEMO_SOURCES
 from psycopg2 import errors
 
 from ingestion import local_setup, settings
+from ingestion.demo.simulator import DEMO_SOURCES
 from ingestion.local_server import LocalServer
-from tests.ingestion.test_settings import ALL_SETTINGS
-
-
-@pytest.fixture
-def provisioned(server: LocalServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A folder whose fresh .env points at the run's server, provisioned."""
-    monkeypatch.chdir(tmp_path)
-    for name in ALL_SETTINGS + [settings.source_url_setting(s) for s in DEMO_SOURCES]:
-        monkeypatch.delenv(name, raising=False)
-    assert local_setup.write_env(server, tmp_path / ".env") is True
-    local_setup.provision(server)
-    return tmp_path / ".env"
 
 
 def test_env_file_names_every_setting_and_is_kept(provisioned: Path, server: LocalServer) -> None:

@@ -9,27 +9,7 @@ import pytest
 
 from ingestion import settings
 from ingestion.errors import IngestionError
-
-WAREHOUSE = {
-    "WAREHOUSE_HOST": "db.internal",
-    "WAREHOUSE_PORT": "6543",
-    "WAREHOUSE_USER": "loader",
-    "WAREHOUSE_DB": "analytics",
-    "DBT_ENV_SECRET_WAREHOUSE_PASSWORD": "pa55-word",
-}
-ALL_SETTINGS = [
-    *WAREHOUSE,
-    "SOURCE_ACCOUNTS_URL",
-    "GO_LIVE_AT",
-    "PII_HASH_SALT",
-    "BI_ROLE",
-    "DEMO_ADMIN_URL",
-    "LOCAL_PG_PORT",
-    "LOCAL_PG_DIR",
-    "LOCAL_PG_BIN",
-    "DBT_TARGET",
-    "WAREHOUSE_SSLMODE",
-]
+from tests.helpers import ALL_SETTINGS, WAREHOUSE
 
 
 @pytest.fixture(autouse=True)
@@ -116,3 +96,12 @@ def test_password_is_hidden_when_settings_are_printed(monkeypatch: pytest.Monkey
     assert "pa55-word" not in repr(warehouse)
     assert "pa55-word" not in str(warehouse.url())
     assert warehouse.url().password == "pa55-word"
+
+
+def test_plain_postgresql_url_uses_the_installed_driver(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SOURCE_VAULT_URL", "postgresql://reader:pw@replica:5433/vault")
+
+    url = settings.source_url("vault")
+
+    assert url.drivername == "postgresql+psycopg2"
+    assert (url.host, url.port, url.database) == ("replica", 5433, "vault")
