@@ -133,14 +133,15 @@ def status(server: LocalServer) -> ServerStatus:
     """Whether the server in this folder runs, and on which port."""
     version = binary_version(server)
     pid_file = server.data_dir / "postmaster.pid"
+    stopped = ServerStatus(running=False, pid=None, port=None, version=version)
     try:
         lines = pid_file.read_text().splitlines()
-    except FileNotFoundError:
-        return ServerStatus(running=False, pid=None, port=None, version=version)
-    pid = int(lines[0])
-    port = int(lines[3]) if len(lines) > 3 and lines[3].strip() else None
-    if not _is_postgres_process(pid):
-        return ServerStatus(running=False, pid=None, port=None, version=version)
+        pid = int(lines[0])
+        port = int(lines[3]) if len(lines) > 3 and lines[3].strip() else None
+    except (FileNotFoundError, IndexError, ValueError):
+        return stopped
+    if not _serves_folder(pid, server.data_dir):
+        return stopped
     return ServerStatus(running=True, pid=pid, port=port, version=version)
 
 
@@ -186,9 +187,13 @@ def stop(server: LocalServer) -> bool:
     return True
 
 
-def _is_postgres_process(pid: int) -> bool:
+def _serves_folder(pid: int, data_dir: Path) -> bool:
+    """Whether `pid` is a postmaster of this data folder, not a stale pid reused."""
     try:
-        return psutil.Process(pid).name() in {"postgres", "postmaster"}
+        process = psutil.Process(pid)
+        if process.name() not in {"postgres", "postmaster"}:
+            return False
+        return Path(process.cwd()) == data_dir.resolve()
     except psutil.Error:
         return False
 

@@ -112,3 +112,18 @@ def test_stop_leaves_servers_it_did_not_start_alone(
     assert local_server.stop(own_server) is False
     assert local_server.status(server).running
     assert _server_version(server)
+
+
+def test_stale_pid_file_of_another_server_is_not_ours(
+    own_server: LocalServer, server: LocalServer
+) -> None:
+    """A pid file left behind whose pid now belongs to another server's postmaster."""
+    other = local_server.status(server)
+    own_server.data_dir.mkdir(parents=True)
+    (own_server.data_dir / "postmaster.pid").write_text(
+        f"{other.pid}\n{own_server.data_dir}\n0\n{server.port}\n"
+    )
+
+    assert local_server.status(own_server).running is False
+    assert local_server.stop(own_server) is False
+    assert local_server.status(server).running
