@@ -1,0 +1,1 @@
+"""The demo production system: a seeded simulator of four production databases."""

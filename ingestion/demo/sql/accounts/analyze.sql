@@ -1,0 +1,1 @@
+analyze users, unified_accounts;

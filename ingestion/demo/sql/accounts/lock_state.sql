@@ -1,0 +1,7 @@
+select
+    seed,
+    scale,
+    go_live_at,
+    clock
+from simulator.state
+for update;

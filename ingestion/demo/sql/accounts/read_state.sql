@@ -1,0 +1,6 @@
+select
+    seed,
+    scale,
+    go_live_at,
+    clock
+from simulator.state;

@@ -1,0 +1,2 @@
+update simulator.state
+set clock = :t1;

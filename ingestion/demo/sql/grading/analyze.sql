@@ -1,0 +1,1 @@
+analyze submissions, submission_status_events;
