@@ -10,7 +10,7 @@ INSTALLED := $(VENV)/.installed
 # Users created by `make demo`; the benchmark uses its own million.
 SCALE ?= 5000
 
-.PHONY: help install server demo build docs test lint bench clean
+.PHONY: help install server demo sync build docs test lint bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) \
@@ -28,13 +28,20 @@ server: install ## start the embedded PostgreSQL server; write .env if there is 
 	$(INGESTION) local start
 	$(INGESTION) local setup
 
-demo: server ## run the whole job on the embedded server: the simulated launch, then checks dbt
+demo: server ## run the whole job on the embedded server: the launch, synced step by step
 	$(INGESTION) demo init --scale $(SCALE)
+	$(INGESTION) sync --full-refresh
 	$(INGESTION) demo advance --hours 8
+	$(INGESTION) sync
 	$(INGESTION) demo advance --hours 16
+	$(INGESTION) sync
 	$(INGESTION) demo advance --hours 24
-	$(INGESTION) demo status
+	$(INGESTION) sync
+	$(INGESTION) status
 	$(INGESTION) dbt debug --quiet
+
+sync: install ## replicate every source into the warehouse once, then reconcile
+	$(INGESTION) sync
 
 build: install ## dbt build: run and test every model, snapshot and seed
 	$(INGESTION) dbt build

@@ -6,10 +6,12 @@ import argparse
 import logging
 import sys
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
-from ingestion import dbt_runner, local_server, local_setup, settings
+import sqlalchemy as sa
+
+from ingestion import dbt_runner, local_server, local_setup, settings, sync, synclog
 from ingestion.demo import simulator
 from ingestion.errors import IngestionError
 
@@ -65,6 +67,37 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _sync(args: argparse.Namespace) -> int:
+    if args.table and not args.source:
+        raise IngestionError("--table needs --source: name the database the table is in")
+    request = sync.SyncRequest(
+        sources=tuple(args.source or ()),
+        tables=tuple(args.table or ()),
+        full_refresh=args.full_refresh,
+    )
+    for row in sync.run(request):
+        print(
+            f"{row.source}.{row.table_name}: {row.rows_written:,} rows loaded,"
+            f" {row.deletes_found:,} deletes found, {row.detail}"
+        )
+    return 0
+
+
+def _status(args: argparse.Namespace) -> int:
+    rows = synclog.latest(sa.create_engine(settings.warehouse().url()))
+    if not rows:
+        print("no sync has run yet: run `ingestion sync`")
+        return 3
+    now = datetime.now(UTC)
+    for row in rows:
+        age = (now - row.finished_at).total_seconds() / 3600
+        print(
+            f"{row.source}.{row.table_name}: {row.status} {age:.1f} h ago"
+            f" (load {row.load_id or '-'}): {row.detail}"
+        )
+    return 1 if any(row.status != "ok" for row in rows) else 0
+
+
 def _tool(args: argparse.Namespace) -> int:
     return dbt_runner.run(args.command, args.arguments, Path.cwd())
 
@@ -94,6 +127,26 @@ def _parser() -> argparse.ArgumentParser:
         " the warehouse and roles it names",
     )
 
+    replicate = commands.add_parser(
+        "sync",
+        help="replicate the catalog's tables into the warehouse once",
+        description="Replicate production tables into raw_<source> schemas: incremental by"
+        " cursor with a lookback, merged on the primary key, hard deletes marked, every"
+        " table reconciled against the source and logged in ingestion.table_syncs.",
+    )
+    replicate.add_argument(
+        "--source", action="append", help="only this source (repeatable; default: all)"
+    )
+    replicate.add_argument(
+        "--table", action="append", help="only this table or glob of --source (repeatable)"
+    )
+    replicate.add_argument(
+        "--full-refresh", action="store_true", help="drop and re-read the chosen tables"
+    )
+    commands.add_parser(
+        "status", help="the last sync of every table: when, and whether it reconciled"
+    )
+
     demo = commands.add_parser("demo", help="the simulated production system")
     demo_actions = demo.add_subparsers(dest="action", required=True)
     init = demo_actions.add_parser("init", help="(re)create the four demo databases up to go-live")
@@ -115,6 +168,8 @@ def _parser() -> argparse.ArgumentParser:
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "local": _local,
+    "sync": _sync,
+    "status": _status,
     "demo": _demo,
     "dbt": _tool,
     "sqlfluff": _tool,

@@ -24,6 +24,13 @@ DEFAULT_GO_LIVE_AT = "2026-06-01T16:00:00Z"
 DEFAULT_LOCAL_PG_PORT = 54329
 DEFAULT_LOCAL_PG_DIR = ".local/postgres"
 DEFAULT_BI_ROLE = "bi_reader"
+DEFAULT_PIPELINES_DIR = ".local/dlt"
+# Limits of every source session; source_session.SessionLimits explains the choices.
+DEFAULT_SOURCE_STATEMENT_TIMEOUT_SECONDS = 900.0
+DEFAULT_SOURCE_LOCK_TIMEOUT_SECONDS = 5.0
+DEFAULT_SOURCE_IDLE_IN_TRANSACTION_TIMEOUT_SECONDS = 60.0
+DEFAULT_SOURCE_CONNECT_TIMEOUT_SECONDS = 10
+MAX_TIMEOUT_SECONDS = 24 * 86400  # PostgreSQL keeps timeouts as int milliseconds
 # Passed to dbt only when set; profiles.example.yml gives their defaults.
 OPTIONAL_DBT_SETTINGS = ("DBT_TARGET", "WAREHOUSE_SSLMODE")
 ENV_EXAMPLE_HINT = "set it in the environment or in .env (see .env.example)"
@@ -114,6 +121,21 @@ def _url(value: str) -> URL:
     return url
 
 
+def _positive_seconds(value: str) -> float:
+    seconds = float(value)
+    if not 0 < seconds <= MAX_TIMEOUT_SECONDS:
+        raise ValueError(f"expected seconds greater than 0 and at most {MAX_TIMEOUT_SECONDS}")
+    return seconds
+
+
+def _connect_seconds(value: str) -> int:
+    seconds = int(value)
+    if seconds < 2:
+        # libpq treats 1 as 2 and 0 as "wait forever".
+        raise ValueError("expected a whole number of seconds, at least 2")
+    return seconds
+
+
 def _optional_url(value: str) -> URL | None:
     return _url(value) if value else None
 
@@ -143,6 +165,47 @@ def source_url(source: str) -> URL:
     return _read(source_url_setting(source), _url)
 
 
+def source_statement_timeout_seconds() -> float:
+    """Longest single statement on a source (SOURCE_STATEMENT_TIMEOUT_SECONDS)."""
+    return _read(
+        "SOURCE_STATEMENT_TIMEOUT_SECONDS",
+        _positive_seconds,
+        default=str(DEFAULT_SOURCE_STATEMENT_TIMEOUT_SECONDS),
+    )
+
+
+def source_lock_timeout_seconds() -> float:
+    """Longest wait for a lock on a source (SOURCE_LOCK_TIMEOUT_SECONDS)."""
+    return _read(
+        "SOURCE_LOCK_TIMEOUT_SECONDS",
+        _positive_seconds,
+        default=str(DEFAULT_SOURCE_LOCK_TIMEOUT_SECONDS),
+    )
+
+
+def source_idle_in_transaction_timeout_seconds() -> float:
+    """Longest idle open transaction on a source (SOURCE_IDLE_IN_TRANSACTION_TIMEOUT_SECONDS)."""
+    return _read(
+        "SOURCE_IDLE_IN_TRANSACTION_TIMEOUT_SECONDS",
+        _positive_seconds,
+        default=str(DEFAULT_SOURCE_IDLE_IN_TRANSACTION_TIMEOUT_SECONDS),
+    )
+
+
+def source_connect_timeout_seconds() -> int:
+    """Longest wait to connect to a source (SOURCE_CONNECT_TIMEOUT_SECONDS)."""
+    return _read(
+        "SOURCE_CONNECT_TIMEOUT_SECONDS",
+        _connect_seconds,
+        default=str(DEFAULT_SOURCE_CONNECT_TIMEOUT_SECONDS),
+    )
+
+
+def catalog_path() -> Path | None:
+    """The catalog file to use instead of the packaged one (CATALOG_PATH; empty: packaged)."""
+    return _read("CATALOG_PATH", _optional_path, default="")
+
+
 def go_live_at() -> datetime:
     """The go-live instant of the launch (GO_LIVE_AT, an ISO timestamp with a zone)."""
     return _read("GO_LIVE_AT", _aware_timestamp, default=DEFAULT_GO_LIVE_AT)
@@ -161,6 +224,12 @@ def bi_role() -> str:
 def demo_admin_url() -> URL | None:
     """A role that may create and write the demo databases; None: the local server's."""
     return _read("DEMO_ADMIN_URL", _optional_url, default="")
+
+
+def pipelines_dir() -> Path:
+    """Where dlt keeps its pipelines' state and load packages (PIPELINES_DIR)."""
+    folder = _read("PIPELINES_DIR", _text, default=DEFAULT_PIPELINES_DIR)
+    return Path(folder).expanduser().absolute()
 
 
 def local_server() -> LocalServerSettings:
