@@ -11,13 +11,23 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from ingestion import dbt_runner, local_server, local_setup, settings, sync, synclog
+from ingestion import (
+    dbt_runner,
+    local_server,
+    local_setup,
+    local_standby,
+    settings,
+    sync,
+    synclog,
+)
 from ingestion.demo import simulator
 from ingestion.errors import IngestionError
 
 
 def _local(args: argparse.Namespace) -> int:
     server = local_server.from_settings(settings.local_server())
+    if args.action.startswith("standby-"):
+        return _local_standby(args.action, server)
     if args.action == "start":
         state = local_server.start(server)
         print(
@@ -37,6 +47,36 @@ def _local(args: argparse.Namespace) -> int:
     else:
         local_setup.write_env(server, Path.cwd() / ".env")
         local_setup.provision(server)
+    return 0
+
+
+def _local_standby(action: str, primary: local_server.LocalServer) -> int:
+    config = settings.local_standby()
+    standby = local_standby.from_settings(primary, config)
+    if action == "standby-start":
+        state = local_standby.start_standby(
+            primary,
+            standby,
+            max_standby_streaming_delay_ms=config.max_standby_streaming_delay_ms,
+            hot_standby_feedback=config.hot_standby_feedback,
+        )
+        print(
+            f"standby of {local_server.HOST}:{primary.port} runs on"
+            f" {local_server.HOST}:{state.port} ({standby.folder}), caught up"
+        )
+    elif action == "standby-stop":
+        stopped = local_standby.stop_standby(primary, standby)
+        print("stopped the standby" if stopped else "the standby was not running")
+    else:
+        state = local_standby.standby_status(primary, standby)
+        if not state.server.running:
+            print(f"the standby in {standby.folder} is not running")
+            return 3
+        streaming = "streaming" if state.is_streaming else "NOT streaming"
+        print(
+            f"standby runs on {local_server.HOST}:{state.server.port} (pid {state.server.pid}),"
+            f" {streaming} from {local_server.HOST}:{primary.port}"
+        )
     return 0
 
 
@@ -122,9 +162,19 @@ def _parser() -> argparse.ArgumentParser:
     local = commands.add_parser("local", help="run the embedded PostgreSQL server")
     local.add_argument(
         "action",
-        choices=["start", "stop", "status", "setup"],
+        choices=[
+            "start",
+            "stop",
+            "status",
+            "setup",
+            "standby-start",
+            "standby-stop",
+            "standby-status",
+        ],
         help="start/stop/status of the server; setup writes .env if missing and creates"
-        " the warehouse and roles it names",
+        " the warehouse and roles it names; standby-start/stop/status run a streaming"
+        " standby of it on LOCAL_PG_STANDBY_PORT (a real read replica; stop deletes the"
+        " copy and its replication slot)",
     )
 
     replicate = commands.add_parser(

@@ -122,7 +122,7 @@ def admin_url(server: LocalServer, database: str = "postgres") -> URL:
 
 def binary_version(server: LocalServer) -> str:
     """The major version of the server binaries, such as '18'."""
-    output = _run(server, ["postgres", "--version"], as_server_user=False)
+    output = run_binary(server, ["postgres", "--version"], as_server_user=False)
     match = re.search(r"(\d+)(?:\.\d+)?", output)
     if match is None:
         raise IngestionError(f"cannot tell the version of {server.bin_dir / 'postgres'}")
@@ -156,16 +156,16 @@ def start(server: LocalServer) -> ServerStatus:
             )
         log.info("local server already running on %s:%s", HOST, server.port)
         return current
-    _check_port_free(server.port)
-    _check_socket_path(server)
-    _prepare_folders(server)
+    check_port_free(server.port)
+    check_socket_path(server)
+    prepare_folders(server)
     if not (server.data_dir / "PG_VERSION").exists():
         _initdb(server, current.version)
     _check_data_version(server, current.version)
     log.info("starting PostgreSQL %s on %s:%s", current.version, HOST, server.port)
     options = f"-p {server.port} -k {server.socket_dir}"
     try:
-        _run(
+        run_binary(
             server,
             [
                 *("pg_ctl", "-D", str(server.data_dir), "-l", str(server.log_file)),
@@ -183,7 +183,7 @@ def stop(server: LocalServer) -> bool:
     """Stop the server if it runs; returns whether it was running."""
     if not status(server).running:
         return False
-    _run(server, ["pg_ctl", "-D", str(server.data_dir), "-m", "fast", "-w", "stop"])
+    run_binary(server, ["pg_ctl", "-D", str(server.data_dir), "-m", "fast", "-w", "stop"])
     return True
 
 
@@ -198,7 +198,8 @@ def _serves_folder(pid: int, data_dir: Path) -> bool:
         return False
 
 
-def _check_port_free(port: int) -> None:
+def check_port_free(port: int, setting: str = "LOCAL_PG_PORT") -> None:
+    """Raise an error naming `setting` if another program listens on `port`."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         try:
             probe.bind((HOST, port))
@@ -206,16 +207,16 @@ def _check_port_free(port: int) -> None:
             if error.errno != errno.EADDRINUSE:
                 raise
             raise IngestionError(
-                f"port {port} on {HOST} is taken by another program: "
-                "set LOCAL_PG_PORT to a free port"
+                f"port {port} on {HOST} is taken by another program: set {setting} to a free port"
             ) from None
 
 
-def _check_socket_path(server: LocalServer) -> None:
+def check_socket_path(server: LocalServer, setting: str = "LOCAL_PG_DIR") -> None:
+    """Raise an error naming `setting` if the server's socket path is too long."""
     path = server.socket_dir / f".s.PGSQL.{server.port}"
     if len(str(path)) > MAX_SOCKET_PATH:
         raise IngestionError(
-            f"setting LOCAL_PG_DIR: {server.folder} is too deep for a Unix socket "
+            f"setting {setting}: {server.folder} is too deep for a Unix socket "
             f"(at most {MAX_SOCKET_PATH - 20} characters); choose a shorter folder"
         )
 
@@ -238,7 +239,7 @@ def _initdb(server: LocalServer, version: str) -> None:
         )
     log.info("creating a PostgreSQL %s data folder in %s", version, server.data_dir)
     try:
-        _run(
+        run_binary(
             server,
             [
                 *("initdb", "-D", str(server.data_dir), "-U", SUPERUSER, "-E", "UTF8"),
@@ -252,7 +253,8 @@ def _initdb(server: LocalServer, version: str) -> None:
         config.write(SERVER_CONFIG)
 
 
-def _prepare_folders(server: LocalServer) -> None:
+def prepare_folders(server: LocalServer) -> None:
+    """Create the server's folders, owned by the server's OS user when we are root."""
     for folder in (server.folder, server.data_dir, server.socket_dir):
         folder.mkdir(parents=True, exist_ok=True)
     server.data_dir.chmod(0o700)
@@ -295,7 +297,8 @@ def _make_reachable(path: Path) -> None:
             folder.chmod(mode | stat.S_IXOTH)
 
 
-def _run(server: LocalServer, command: list[str], *, as_server_user: bool = True) -> str:
+def run_binary(server: LocalServer, command: list[str], *, as_server_user: bool = True) -> str:
+    """Run one of the server's binaries (as the server's OS user); returns its output."""
     user = _server_os_user() if as_server_user else None
     executable = str(server.bin_dir / command[0])
     result = subprocess.run(  # noqa: S603 - our own binaries, arguments not shell-parsed

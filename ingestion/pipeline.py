@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 import dlt
 import sqlalchemy as sa
 from dlt.common.pipeline import LoadInfo
+from dlt.common.runtime.collector import LogCollector
 from dlt.sources.sql_database import sql_table
+from sqlalchemy.dialects import postgresql
 
 from ingestion import pii
 from ingestion.catalog import TableSpec
@@ -67,8 +72,43 @@ def make_pipeline(source: str, dataset: str, options: SyncOptions) -> dlt.Pipeli
         destination=destination,
         dataset_name=dataset,
         pipelines_dir=str(options.pipelines_dir),
-        progress="log",
+        # Progress every 10 s on long work, through our log rather than stdout.
+        progress=LogCollector(log_period=10, logger=log, dump_system_stats=False),
     )
+
+
+NUMERIC_TYPMOD = re.compile(r"numeric\((\d+),(\d+)\)")
+DOMAIN_BASES = sa.text(
+    "select typname, format_type(typbasetype, typtypmod) from pg_type where typtype = 'd'"
+)
+
+
+def domain_numerics(engine: sa.Engine) -> dict[str, sa.Numeric]:
+    """Numeric domains with their precision, which SQLAlchemy's reflection drops."""
+    if engine.dialect.name != "postgresql":
+        return {}
+    with engine.connect() as connection:
+        bases = connection.execute(DOMAIN_BASES).all()
+    found = {name: NUMERIC_TYPMOD.fullmatch(base) for name, base in bases}
+    return {
+        name: sa.Numeric(int(match.group(1)), int(match.group(2)))
+        for name, match in found.items()
+        if match
+    }
+
+
+def adapt_type(
+    sql_type: sa.types.TypeEngine, numerics: dict[str, sa.Numeric] | None = None
+) -> sa.types.TypeEngine:
+    """Types dlt cannot map on its own, given as the types they carry."""
+    if isinstance(sql_type, postgresql.DOMAIN):
+        return (numerics or {}).get(sql_type.name) or adapt_type(sql_type.data_type)
+    if isinstance(sql_type, sa.Float):
+        # SQLAlchemy 2.1's Float is no Numeric any more, which dlt 1.31 looks for.
+        return sa.Numeric(asdecimal=False)
+    if isinstance(sql_type, postgresql.TSVECTOR):
+        return sa.Text()
+    return sql_type
 
 
 def table_resource(
@@ -92,14 +132,22 @@ def table_resource(
         chunk_size=options.chunk_size,
         backend=BACKEND,
         reflection_level="full_with_precision",
+        type_adapter_callback=partial(adapt_type, numerics=domain_numerics(engine)),
         excluded_columns=excluded or None,
         write_disposition={"disposition": "merge", "strategy": "delete-insert"},
         primary_key=list(spec.primary_key),
     )
+    if BACKEND == "sqlalchemy":
+        resource.add_map(_plain_bytes)
     transform = pii.transformer(spec, options.pii_salt)
     if transform is not None:
         resource.add_map(transform)
     return resource
+
+
+def _plain_bytes(row: dict[str, Any]) -> dict[str, Any]:
+    """psycopg2 reads bytea as memoryview, and dlt turns an empty one into a text variant."""
+    return {k: v.tobytes() if isinstance(v, memoryview) else v for k, v in row.items()}
 
 
 def load(

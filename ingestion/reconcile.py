@@ -12,11 +12,24 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 from psycopg2 import sql
+from sqlalchemy.dialects.postgresql import JSONB
 
 from ingestion.catalog import TableSpec
 from ingestion.pipeline import DELETED_AT
 
 CHECKSUM_MAX_ROWS = 200_000
+# How the source side prints columns that dlt stores as jsonb.
+PRINTED = {"array": "cast(to_jsonb({}) as text)", "json": "cast(cast({} as jsonb) as text)"}
+
+
+def _json_like_columns(spec: TableSpec, source: sa.Engine) -> dict[str, str]:
+    kinds = {}
+    for column in sa.inspect(source).get_columns(spec.name, schema=spec.schema):
+        if isinstance(column["type"], sa.ARRAY):
+            kinds[column["name"]] = "array"
+        elif isinstance(column["type"], sa.JSON) and not isinstance(column["type"], JSONB):
+            kinds[column["name"]] = "json"
+    return kinds
 
 
 @dataclass(frozen=True)
@@ -44,20 +57,31 @@ class Reconciliation:
         return f"ok ({checked}, {self.source_rows:,} rows)"
 
 
-def _row_text(spec: TableSpec, salt_hashed: bool) -> sql.Composable:
-    """Each row as one text: its replicated columns cast to text, nulls marked."""
+def _row_text(spec: TableSpec, salt_hashed: bool, json_like: dict[str, str]) -> sql.Composable:
+    """Each row as one text: every replicated column as PostgreSQL prints it, nulls marked.
+
+    The output function keeps what a cast to text would lose (char(n) padding). Arrays
+    arrive as JSON arrays and json as jsonb, so the source side prints them that way.
+    """
     parts = []
     for column in spec.replicated_columns:
-        value = sql.SQL("cast({} as text)").format(sql.Identifier(column))
+        printed = PRINTED.get(json_like.get(column, ""), "format('%%s', {})")
+        value = sql.SQL(printed).format(sql.Identifier(column))
         if salt_hashed and spec.pii.get(column) == "hash":
             value = sql.SQL("encode(sha256(convert_to(%(salt)s || {}, 'UTF8')), 'hex')").format(
                 value
             )
-        parts.append(sql.SQL("coalesce({}, '<null>')").format(value))
+        parts.append(
+            sql.SQL("case when {} is null then '<null>' else {} end").format(
+                sql.Identifier(column), value
+            )
+        )
     return sql.SQL("concat_ws('|', {})").format(sql.SQL(", ").join(parts))
 
 
-def _checksum_query(spec: TableSpec, schema: str, *, source_side: bool) -> sql.Composed:
+def _checksum_query(
+    spec: TableSpec, schema: str, *, source_side: bool, json_like: dict[str, str]
+) -> sql.Composed:
     order = sql.SQL(", ").join(sql.Identifier(column) for column in spec.primary_key)
     live = (
         sql.SQL("")
@@ -67,7 +91,7 @@ def _checksum_query(spec: TableSpec, schema: str, *, source_side: bool) -> sql.C
     return sql.SQL(
         "select count(*), md5(string_agg(md5({row}), '' order by {order})) from {table}{live}"
     ).format(
-        row=_row_text(spec, salt_hashed=source_side),
+        row=_row_text(spec, salt_hashed=source_side, json_like=json_like if source_side else {}),
         order=order,
         table=sql.Identifier(schema, spec.name),
         live=live,
@@ -108,10 +132,13 @@ def reconcile(
             warehouse, _count_query(spec.dataset, spec, source_side=False), salt
         )
         return Reconciliation(source_count, warehouse_count, None)
+    json_like = _json_like_columns(spec, source)
     source_count, source_sum = _measure(
-        source, _checksum_query(spec, spec.schema, source_side=True), salt
+        source, _checksum_query(spec, spec.schema, source_side=True, json_like=json_like), salt
     )
     warehouse_count, warehouse_sum = _measure(
-        warehouse, _checksum_query(spec, spec.dataset, source_side=False), salt
+        warehouse,
+        _checksum_query(spec, spec.dataset, source_side=False, json_like=json_like),
+        salt,
     )
     return Reconciliation(source_count, warehouse_count, source_sum == warehouse_sum)

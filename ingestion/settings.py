@@ -259,3 +259,58 @@ def dbt_environment() -> dict[str, str]:
 
 def _optional(name: str) -> str:
     return _read(name, _text, default="")
+
+
+# --- The embedded server's streaming standby (`ingestion local standby-start`) ---
+DEFAULT_LOCAL_PG_STANDBY_PORT = 54330
+DEFAULT_LOCAL_PG_STANDBY_DIR = ".local/standby"
+# PostgreSQL's own default; with feedback off, replay cancels standby reads older than this.
+DEFAULT_LOCAL_PG_STANDBY_MAX_STREAMING_DELAY_SECONDS = 30.0
+MAX_STANDBY_DELAY_SECONDS = 2_147_483.0  # PostgreSQL keeps the delay as int milliseconds
+_ON = frozenset({"on", "true", "yes", "1"})
+_OFF = frozenset({"off", "false", "no", "0"})
+
+
+@dataclass(frozen=True)
+class LocalStandbySettings:
+    """The streaming standby of the embedded server: a real read replica for the demo."""
+
+    port: int
+    folder: Path
+    max_standby_streaming_delay_ms: int
+    hot_standby_feedback: bool
+
+
+def _standby_delay_ms(value: str) -> int:
+    seconds = float(value)
+    if seconds == -1:
+        return -1
+    if not 0 <= seconds <= MAX_STANDBY_DELAY_SECONDS:
+        raise ValueError(
+            f"expected seconds from 0 to {MAX_STANDBY_DELAY_SECONDS:.0f}, or -1 to wait forever"
+        )
+    return round(seconds * 1000)
+
+
+def _on_off(value: str) -> bool:
+    lowered = value.lower()
+    if lowered in _ON:
+        return True
+    if lowered in _OFF:
+        return False
+    raise ValueError("expected on or off")
+
+
+def local_standby() -> LocalStandbySettings:
+    """Settings of the embedded server's streaming standby (LOCAL_PG_STANDBY_*)."""
+    folder = _read("LOCAL_PG_STANDBY_DIR", _text, default=DEFAULT_LOCAL_PG_STANDBY_DIR)
+    return LocalStandbySettings(
+        port=_read("LOCAL_PG_STANDBY_PORT", _port, default=str(DEFAULT_LOCAL_PG_STANDBY_PORT)),
+        folder=Path(folder).expanduser().absolute(),
+        max_standby_streaming_delay_ms=_read(
+            "LOCAL_PG_STANDBY_MAX_STREAMING_DELAY_SECONDS",
+            _standby_delay_ms,
+            default=str(DEFAULT_LOCAL_PG_STANDBY_MAX_STREAMING_DELAY_SECONDS),
+        ),
+        hot_standby_feedback=_read("LOCAL_PG_STANDBY_HOT_STANDBY_FEEDBACK", _on_off, default="off"),
+    )
