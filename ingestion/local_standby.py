@@ -87,6 +87,15 @@ def start_standby(
         log.info("starting the standby on %s:%s", local_server.HOST, standby.port)
         current = local_server.start(standby)
     _configure(standby, max_standby_streaming_delay_ms, hot_standby_feedback)
+    if not hot_standby_feedback:
+        # Feedback sent earlier pins the slot's xmin, which would keep VACUUM from
+        # removing rows (and replay from cancelling reads) until the standby clears it.
+        slot = _copy_slot(standby)
+        _wait_until(
+            lambda: _slot_holds_xmin(primary, slot) is False,
+            RELOAD_TIMEOUT_SECONDS,
+            f"replication slot {slot} still holds back VACUUM with hot_standby_feedback off",
+        )
     wait_for_replay(primary, standby, REPLAY_TIMEOUT_SECONDS)
     return current
 
@@ -133,6 +142,11 @@ def standby_status(primary: LocalServer, standby: LocalServer) -> StandbyStatus:
 def wait_for_replay(primary: LocalServer, standby: LocalServer, timeout: float) -> None:
     """Wait until the standby has replayed everything the primary had written when called."""
     with _connect(primary) as connection:
+        # The embedded server commits asynchronously, so a commit may not be written yet.
+        # A synchronous commit that wrote WAL (a WAL message, nothing in any table)
+        # flushes every earlier record, so pg_current_wal_lsn() then covers them all.
+        connection.execute(sa.text("set synchronous_commit = on"))
+        connection.execute(sa.text("select pg_logical_emit_message(true, 'ingestion', 'sync')"))
         target = connection.execute(sa.text("select pg_current_wal_lsn()")).scalar_one()
     replayed = sa.text(
         "select coalesce(pg_last_wal_replay_lsn() >= cast(:target as pg_lsn), false)"
@@ -296,8 +310,20 @@ def _slot_state(primary: LocalServer, slot: str) -> bool | None:
         ).scalar_one_or_none()
 
 
+def _slot_holds_xmin(primary: LocalServer, slot: str) -> bool | None:
+    """None: no such slot; otherwise whether standby feedback holds back VACUUM."""
+    with _connect(primary) as connection:
+        return connection.execute(
+            sa.text("select xmin is not null from pg_replication_slots where slot_name = :slot"),
+            {"slot": slot},
+        ).scalar_one_or_none()
+
+
 def _drop_slot(primary: LocalServer, slot: str) -> None:
     """Drop the slot once its WAL sender has gone (it lingers briefly after a stop)."""
+    if not slot.startswith(SLOT_PREFIX):
+        log.warning("leaving replication slot %s alone: this launcher did not make it", slot)
+        return
     _wait_until(
         lambda: _slot_state(primary, slot) is not True,
         RELOAD_TIMEOUT_SECONDS,

@@ -1,0 +1,284 @@
+"""The embedded server's streaming standby: a real read replica, its preflight and conflicts."""
+
+from __future__ import annotations
+
+import secrets
+import shutil
+import socket
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import psycopg2.errors
+import pytest
+import sqlalchemy as sa
+from psycopg2 import sql
+
+from ingestion import local_server, local_standby, source_session
+from ingestion.errors import IngestionError
+from ingestion.local_server import LocalServer
+from tests.helpers import run_cli
+from tests.servers import make_server
+
+REPLAY_TIMEOUT_SECONDS = 30.0
+CONFLICT_DELAY_MS = 1000
+# Far longer than CONFLICT_DELAY_MS, so an uncancelled read shows the provocation failed.
+LONG_READ_SECONDS = 8
+CONFLICT_ATTEMPTS = 3
+READER_APPLICATION = "standby-conflict-test"
+
+
+@pytest.fixture(scope="module")
+def primary() -> Iterator[LocalServer]:
+    """A primary of this module's own, so no other test sees its standby or slot."""
+    folder = Path(tempfile.mkdtemp(prefix="ingestion-primary-"))
+    instance = make_server(folder)
+    local_server.start(instance)
+    yield instance
+    local_server.stop(instance)
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def standby(primary: LocalServer) -> Iterator[LocalServer]:
+    """The standby's description; each test starts it with the settings it needs."""
+    folder = Path(tempfile.mkdtemp(prefix="ingestion-standby-"))
+    instance = make_server(folder)
+    yield instance
+    local_standby.stop_standby(primary, instance)
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def reader_url(primary: LocalServer) -> sa.URL:
+    """A read-only login role made on the primary, as a source URL of the standby's port."""
+    name, password = "replica_reader", secrets.token_urlsafe(16)
+    _execute(
+        primary,
+        sql.SQL("create role {} login password {}; grant pg_read_all_data to {}").format(
+            sql.Identifier(name), sql.Literal(password), sql.Identifier(name)
+        ),
+    )
+    return sa.URL.create(
+        "postgresql+psycopg2",
+        username=name,
+        password=password,
+        host=local_server.HOST,
+        database="postgres",
+    )
+
+
+def _execute(server: LocalServer, statement: sql.Composable | str) -> None:
+    engine = sa.create_engine(local_server.admin_url(server), isolation_level="AUTOCOMMIT")
+    with engine.connect() as connection:
+        connection.connection.cursor().execute(statement)
+    engine.dispose()
+
+
+def _scalar(server: LocalServer, query: sql.Composable | str, *parameters: object) -> object:
+    engine = sa.create_engine(local_server.admin_url(server))
+    with engine.connect() as connection:
+        cursor = connection.connection.cursor()
+        cursor.execute(query, parameters)
+        (value,) = cursor.fetchone()
+    engine.dispose()
+    return value
+
+
+def _new_table(primary: LocalServer, rows: int) -> str:
+    """A table of `rows` ids on the primary; autovacuum off, so only the test prunes it."""
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    _execute(
+        primary,
+        sql.SQL(
+            "create table {} (id int primary key) with (autovacuum_enabled = off);"
+            " insert into {} select generate_series(1, {})"
+        ).format(sql.Identifier(name), sql.Identifier(name), sql.Literal(rows)),
+    )
+    return name
+
+
+def test_start_standby_twice_keeps_the_running_standby(
+    primary: LocalServer, standby: LocalServer
+) -> None:
+    first = local_standby.start_standby(primary, standby)
+    second = local_standby.start_standby(primary, standby)
+
+    assert first.running and second.running
+    assert second.pid == first.pid
+    assert second.port == standby.port
+    assert _scalar(standby, "select pg_is_in_recovery()") is True
+
+
+def test_table_created_on_the_primary_appears_on_the_standby(
+    primary: LocalServer, standby: LocalServer
+) -> None:
+    local_standby.start_standby(primary, standby)
+    table = _new_table(primary, rows=250)
+
+    local_standby.wait_for_replay(primary, standby, REPLAY_TIMEOUT_SECONDS)
+
+    count = sql.SQL("select count(*) from {}").format(sql.Identifier(table))
+    assert _scalar(standby, count) == 250
+
+
+def test_write_on_the_standby_fails_read_only(primary: LocalServer, standby: LocalServer) -> None:
+    local_standby.start_standby(primary, standby)
+
+    with pytest.raises(psycopg2.errors.ReadOnlySqlTransaction) as raised:
+        _execute(standby, "create table written_on_standby (id int)")
+
+    assert "cannot execute CREATE TABLE in a read-only transaction" in str(raised.value)
+
+
+def test_preflight_reports_the_standby_and_its_replay_settings(
+    primary: LocalServer, standby: LocalServer, reader_url: sa.URL
+) -> None:
+    """Through the primary's reader role on the standby's port, as a SOURCE_*_URL would."""
+    local_standby.start_standby(
+        primary, standby, max_standby_streaming_delay_ms=4500, hot_standby_feedback=True
+    )
+    engine = source_session.source_engine(
+        reader_url.set(port=standby.port), source_session.SessionLimits()
+    )
+
+    report = source_session.preflight(engine)
+    engine.dispose()
+
+    assert report.is_standby is True
+    assert report.hot_standby_feedback is True
+    assert report.max_standby_streaming_delay_ms == 4500
+    assert isinstance(report.lag_seconds, float)
+    assert report.lag_seconds >= 0
+
+
+def test_recovery_conflict_cancels_a_long_standby_read_and_is_recognised(
+    primary: LocalServer, standby: LocalServer, reader_url: sa.URL
+) -> None:
+    """VACUUM on the primary removes rows a standby snapshot still sees: replay cancels it."""
+    local_standby.start_standby(
+        primary,
+        standby,
+        max_standby_streaming_delay_ms=CONFLICT_DELAY_MS,
+        hot_standby_feedback=False,
+    )
+    table = _new_table(primary, rows=10_000)
+    local_standby.wait_for_replay(primary, standby, REPLAY_TIMEOUT_SECONDS)
+    engine = source_session.source_engine(
+        reader_url.set(port=standby.port),
+        source_session.SessionLimits(application_name=READER_APPLICATION),
+    )
+
+    error = None
+    for attempt in range(CONFLICT_ATTEMPTS):
+        error = _provoke_conflict(primary, standby, engine, table, attempt)
+        if error is not None:
+            break
+    engine.dispose()
+
+    assert error is not None, f"no read was cancelled in {CONFLICT_ATTEMPTS} attempts"
+    assert "canceling statement due to conflict with recovery" in str(error)
+    assert source_session.is_recovery_conflict(error) is True
+
+
+def _provoke_conflict(
+    primary: LocalServer, standby: LocalServer, engine: sa.Engine, table: str, attempt: int
+) -> sa.exc.DBAPIError | None:
+    """Hold a snapshot on the standby while the primary deletes and vacuums rows it sees."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        read = pool.submit(_long_read, engine, table)
+        _wait_for_sleeping_reader(standby)
+        _execute(
+            primary,
+            sql.SQL("delete from {} where id % {} = {}").format(
+                sql.Identifier(table), sql.Literal(CONFLICT_ATTEMPTS + 1), sql.Literal(attempt)
+            ),
+        )
+        _execute(primary, sql.SQL("vacuum (truncate false) {}").format(sql.Identifier(table)))
+        try:
+            read.result(timeout=LONG_READ_SECONDS + REPLAY_TIMEOUT_SECONDS)
+        except sa.exc.DBAPIError as error:
+            return error
+    return None
+
+
+def _long_read(engine: sa.Engine, table: str) -> None:
+    """Read the table in a REPEATABLE READ transaction, then keep its snapshot a while."""
+    repeatable = engine.execution_options(isolation_level="REPEATABLE READ")
+    with repeatable.connect() as connection:
+        count = sql.SQL("select count(*) from {}").format(sql.Identifier(table))
+        connection.connection.cursor().execute(count)
+        connection.execute(sa.text("select pg_sleep(:seconds)"), {"seconds": LONG_READ_SECONDS})
+
+
+def _wait_for_sleeping_reader(standby: LocalServer) -> None:
+    deadline = time.monotonic() + REPLAY_TIMEOUT_SECONDS
+    query = (
+        "select count(*) from pg_stat_activity"
+        " where application_name = %s and wait_event = 'PgSleep'"
+    )
+    while _scalar(standby, query, READER_APPLICATION) != 1:
+        assert time.monotonic() < deadline, "the standby read never started"
+        time.sleep(0.02)
+
+
+def test_stop_standby_keeps_the_primary_and_drops_the_slot(
+    primary: LocalServer, standby: LocalServer
+) -> None:
+    local_standby.start_standby(primary, standby)
+    slots = "select count(*) from pg_replication_slots where slot_name = %s"
+    slot = local_standby.slot_name(standby)
+    assert _scalar(primary, slots, slot) == 1
+
+    assert local_standby.stop_standby(primary, standby) is True
+
+    assert local_server.status(standby).running is False
+    assert local_server.status(primary).running is True
+    assert _scalar(primary, slots, slot) == 0
+    assert local_standby.stop_standby(primary, standby) is False
+
+
+def test_taken_standby_port_is_reported_with_its_setting(
+    primary: LocalServer, tmp_path: Path
+) -> None:
+    other = make_server(tmp_path / "standby")
+    with socket.socket() as squatter:
+        squatter.bind((local_server.HOST, other.port))
+        squatter.listen()
+        with pytest.raises(IngestionError) as raised:
+            local_standby.start_standby(primary, other)
+
+    assert str(raised.value) == (
+        f"port {other.port} on {local_server.HOST} is taken by another program:"
+        " set LOCAL_PG_STANDBY_PORT to a free port"
+    )
+
+
+def test_standby_copy_of_another_version_is_refused(primary: LocalServer, tmp_path: Path) -> None:
+    other = make_server(tmp_path / "standby")
+    other.data_dir.mkdir(parents=True)
+    (other.data_dir / "standby.signal").touch()
+    (other.data_dir / "PG_VERSION").write_text("9\n")
+
+    with pytest.raises(IngestionError, match="belongs to PostgreSQL 9 but the primary runs"):
+        local_standby.start_standby(primary, other)
+    assert (other.data_dir / "PG_VERSION").read_text() == "9\n"
+
+
+def test_standby_start_without_a_running_primary_is_one_line(tmp_path: Path) -> None:
+    result = run_cli(
+        "local",
+        "standby-start",
+        cwd=tmp_path,
+        LOCAL_PG_DIR=str(tmp_path / "primary"),
+        LOCAL_PG_STANDBY_DIR=str(tmp_path / "standby"),
+    )
+
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        f"ingestion: the primary in {tmp_path / 'primary'} is not running:"
+        " run `ingestion local start` first"
+    ]
