@@ -24,18 +24,23 @@ $(INSTALLED): pyproject.toml
 
 install: $(INSTALLED) ## create .venv and install the package with its dev tools
 
-server: install ## start the embedded PostgreSQL server; write .env if there is none
+server: install ## start the embedded server and its standby; write .env if there is none
 	$(INGESTION) local start
 	$(INGESTION) local setup
+	$(INGESTION) local standby-start
 
 demo: server ## run the whole job on the embedded server: the launch, synced step by step
 	$(INGESTION) demo init --scale $(SCALE)
+	$(INGESTION) local standby-wait
 	$(INGESTION) sync --full-refresh
 	$(INGESTION) demo advance --hours 8
+	$(INGESTION) local standby-wait
 	$(INGESTION) sync
 	$(INGESTION) demo advance --hours 16
+	$(INGESTION) local standby-wait
 	$(INGESTION) sync
 	$(INGESTION) demo advance --hours 24
+	$(INGESTION) local standby-wait
 	$(INGESTION) sync
 	$(INGESTION) status
 	$(INGESTION) dbt debug --quiet
@@ -62,5 +67,6 @@ bench: install ## print speed figures against references measured in the same ru
 	$(BIN)/python -m tests.bench.bench_demo
 
 clean: ## stop the embedded server and delete it, dbt's output and caches (keeps .env, .venv)
+	-[ -x $(INGESTION) ] && $(INGESTION) local standby-stop
 	-[ -x $(INGESTION) ] && $(INGESTION) local stop
 	rm -rf .local dbt_project/target dbt_project/logs .pytest_cache .ruff_cache

@@ -45,8 +45,9 @@ def _local(args: argparse.Namespace) -> int:
             f"PostgreSQL {state.version} runs on {local_server.HOST}:{state.port} (pid {state.pid})"
         )
     else:
-        local_setup.write_env(server, Path.cwd() / ".env")
-        local_setup.provision(server)
+        standby_port = settings.local_standby().port
+        local_setup.write_env(server, Path.cwd() / ".env", source_port=standby_port)
+        local_setup.provision(server, standby_port=standby_port)
     return 0
 
 
@@ -64,6 +65,9 @@ def _local_standby(action: str, primary: local_server.LocalServer) -> int:
             f"standby of {local_server.HOST}:{primary.port} runs on"
             f" {local_server.HOST}:{state.port} ({standby.folder}), caught up"
         )
+    elif action == "standby-wait":
+        local_standby.wait_for_replay(primary, standby, timeout=REPLAY_TIMEOUT_SECONDS)
+        print("the standby has replayed everything the server has committed")
     elif action == "standby-stop":
         stopped = local_standby.stop_standby(primary, standby)
         print("stopped the standby" if stopped else "the standby was not running")
@@ -142,6 +146,7 @@ def _tool(args: argparse.Namespace) -> int:
     return dbt_runner.run(args.command, args.arguments, Path.cwd())
 
 
+REPLAY_TIMEOUT_SECONDS = 120
 WRAPPED_TOOLS = ("dbt", "sqlfluff")
 
 
@@ -170,11 +175,13 @@ def _parser() -> argparse.ArgumentParser:
             "standby-start",
             "standby-stop",
             "standby-status",
+            "standby-wait",
         ],
         help="start/stop/status of the server; setup writes .env if missing and creates"
         " the warehouse and roles it names; standby-start/stop/status run a streaming"
         " standby of it on LOCAL_PG_STANDBY_PORT (a real read replica; stop deletes the"
-        " copy and its replication slot)",
+        " copy and its replication slot); standby-wait waits until it has replayed"
+        " everything committed on the server",
     )
 
     replicate = commands.add_parser(

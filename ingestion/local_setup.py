@@ -28,8 +28,11 @@ SOURCE_READER = "replica_reader"
 LOCAL_HOSTS = {HOST, "localhost"}
 
 
-def write_env(server: LocalServer, path: Path) -> bool:
-    """Write a `.env` for the local server unless one exists; returns whether it wrote."""
+def write_env(server: LocalServer, path: Path, source_port: int) -> bool:
+    """Write a `.env` for the local server unless one exists; returns whether it wrote.
+
+    The sources are read on `source_port`: the demo's standby, a real read replica.
+    """
     if path.exists():
         log.info("keeping the existing %s", path)
         return False
@@ -45,7 +48,9 @@ def write_env(server: LocalServer, path: Path) -> bool:
         f"DBT_ENV_SECRET_WAREHOUSE_PASSWORD={secrets.token_urlsafe(24)}",
         *(
             f"{settings.source_url_setting(source)}="
-            + _reader_url(server, source, reader_password).render_as_string(hide_password=False)
+            + _reader_url(source_port, source, reader_password).render_as_string(
+                hide_password=False
+            )
             for source in DEMO_SOURCES
         ),
         f"GO_LIVE_AT={settings.DEFAULT_GO_LIVE_AT}",
@@ -58,8 +63,11 @@ def write_env(server: LocalServer, path: Path) -> bool:
     return True
 
 
-def provision(server: LocalServer) -> None:
-    """Create the roles and the warehouse that the settings name on the local server."""
+def provision(server: LocalServer, standby_port: int | None = None) -> None:
+    """Create the roles and the warehouse that the settings name on the local server.
+
+    Roles of sources read on the standby are created on the server, which it copies.
+    """
     warehouse = settings.warehouse()
     engine = sa.create_engine(admin_url(server), isolation_level="AUTOCOMMIT")
     try:
@@ -73,7 +81,11 @@ def provision(server: LocalServer) -> None:
             for username, password in {
                 (url.username, url.password)
                 for url in readers
-                if _is_local(server, url.host, url.port) and url.username
+                if url.username
+                and (
+                    _is_local(server, url.host, url.port)
+                    or (url.host in LOCAL_HOSTS and url.port == standby_port)
+                )
             }:
                 _ensure_role(cursor, username, password)
                 _grant_read_only(cursor, username)
@@ -81,13 +93,13 @@ def provision(server: LocalServer) -> None:
         engine.dispose()
 
 
-def _reader_url(server: LocalServer, source: str, password: str) -> URL:
+def _reader_url(port: int, source: str, password: str) -> URL:
     return URL.create(
         "postgresql",
         username=SOURCE_READER,
         password=password,
         host=HOST,
-        port=server.port,
+        port=port,
         database=source,
     )
 

@@ -59,6 +59,6 @@ def provisioned(server: LocalServer, tmp_path: Path, monkeypatch: pytest.MonkeyP
     monkeypatch.chdir(tmp_path)
     for name in ALL_SETTINGS + [settings.source_url_setting(s) for s in DEMO_SOURCES]:
         monkeypatch.delenv(name, raising=False)
-    assert local_setup.write_env(server, tmp_path / ".env") is True
+    assert local_setup.write_env(server, tmp_path / ".env", source_port=server.port) is True
     local_setup.provision(server)
     return tmp_path / ".env"

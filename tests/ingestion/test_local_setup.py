@@ -16,7 +16,7 @@ from ingestion.local_server import LocalServer
 def test_env_file_names_every_setting_and_is_kept(provisioned: Path, server: LocalServer) -> None:
     written = provisioned.read_text()
 
-    assert local_setup.write_env(server, provisioned) is False
+    assert local_setup.write_env(server, provisioned, source_port=server.port) is False
     assert provisioned.read_text() == written
     assert provisioned.stat().st_mode & 0o077 == 0
     for name in ["DBT_ENV_SECRET_WAREHOUSE_PASSWORD", "PII_HASH_SALT", "GO_LIVE_AT", "BI_ROLE"]:
