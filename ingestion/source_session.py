@@ -143,7 +143,7 @@ class ReplicaReport:
                 "standby with hot_standby_feedback off: replay cancels reads that run longer"
                 f" than max_standby_streaming_delay"
                 f" ({_delay_text(self.max_standby_streaming_delay_ms)});"
-                f" reads are chunked to about {budget:.0f} s and retried when cancelled"
+                f" keep each read under about {budget:.0f} s or turn hot_standby_feedback on"
             )
         elif not self.hot_standby_feedback:
             found.append(
