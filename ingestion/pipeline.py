@@ -1,31 +1,44 @@
-"""Builds dlt resources from TableSpecs and runs one sync of one source database."""
+"""Builds dlt resources from TableSpecs and runs one sync of one source database.
+
+The path: connectorx streams each table into Arrow batches (its query casts what it would
+read inexactly, see column_plan), dlt writes them to Parquet without a normalize pass,
+and the postgres destination loads Parquet through ADBC (COPY BINARY). The warehouse
+side of this module assumes PostgreSQL: the jsonb type mapping and the key index.
+"""
 
 from __future__ import annotations
 
 import logging
-import re
+import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import dlt
 import sqlalchemy as sa
 from dlt.common.pipeline import LoadInfo
 from dlt.common.runtime.collector import LogCollector
+from dlt.destinations.impl.postgres.factory import PostgresTypeMapper
 from dlt.sources.sql_database import sql_table
-from sqlalchemy.dialects import postgresql
+from psycopg2 import sql
 
-from ingestion import pii
+from ingestion import column_plan, pii
 from ingestion.catalog import TableSpec
 from ingestion.settings import WarehouseSettings
 
 log = logging.getLogger(__name__)
 
 DELETED_AT = "_ingestion_deleted_at"
-BACKEND = "sqlalchemy"
+# dlt settings that are the same everywhere, set through its documented config keys.
+DLT_CONFIG = {
+    # Rotate files so one load job (ADBC reads a whole file into memory) stays small.
+    "DATA_WRITER__FILE_MAX_ITEMS": "250000",
+    # Merge copies rows through <dataset>_staging: do not keep them there afterwards.
+    "LOAD__TRUNCATE_STAGING_DATASET": "true",
+    "LOAD__DELETE_COMPLETED_JOBS": "true",
+}
 
 
 @dataclass(frozen=True)
@@ -36,7 +49,8 @@ class SyncOptions:
     pipelines_dir: Path
     pii_salt: str = field(repr=False)
     full_refresh: bool = False
-    chunk_size: int = 50_000
+    chunk_size: int = 100_000
+    load_workers: int = 2
 
 
 @dataclass(frozen=True)
@@ -50,6 +64,23 @@ class LoadedTable:
     seconds: float
 
 
+class ExactPostgresTypeMapper(PostgresTypeMapper):
+    """dlt's json becomes jsonb (dlt says json for Parquet), unbounded text stays text."""
+
+    sct_to_unbound_dbt: ClassVar[dict[str, str]] = {
+        **PostgresTypeMapper.sct_to_unbound_dbt,
+        "text": "text",
+        "json": "jsonb",
+    }
+    dbt_to_sct: ClassVar[dict[str, str]] = {**PostgresTypeMapper.dbt_to_sct, "text": "text"}
+
+    def to_destination_type(self, column: Any, table: Any) -> str:  # noqa: ANN401 - dlt's types
+        """The warehouse type of a dlt column."""
+        if column["data_type"] == "json":
+            return "jsonb"
+        return super().to_destination_type(column, table)
+
+
 def pipeline_name(source: str) -> str:
     """The dlt pipeline of one source database."""
     return f"ingestion_{source}"
@@ -57,6 +88,8 @@ def pipeline_name(source: str) -> str:
 
 def make_pipeline(source: str, dataset: str, options: SyncOptions) -> dlt.Pipeline:
     """The dlt pipeline that loads one source into its `raw_<source>` dataset."""
+    for key, value in DLT_CONFIG.items():
+        os.environ.setdefault(key, value)
     warehouse = options.warehouse
     destination = dlt.destinations.postgres(
         credentials={
@@ -65,7 +98,8 @@ def make_pipeline(source: str, dataset: str, options: SyncOptions) -> dlt.Pipeli
             "password": warehouse.password,
             "host": warehouse.host,
             "port": warehouse.port,
-        }
+        },
+        type_mapper=ExactPostgresTypeMapper,
     )
     return dlt.pipeline(
         pipeline_name=pipeline_name(source),
@@ -77,49 +111,26 @@ def make_pipeline(source: str, dataset: str, options: SyncOptions) -> dlt.Pipeli
     )
 
 
-NUMERIC_TYPMOD = re.compile(r"numeric\((\d+),(\d+)\)")
-DOMAIN_BASES = sa.text(
-    "select typname, format_type(typbasetype, typtypmod) from pg_type where typtype = 'd'"
-)
-
-
-def domain_numerics(engine: sa.Engine) -> dict[str, sa.Numeric]:
-    """Numeric domains with their precision, which SQLAlchemy's reflection drops."""
-    if engine.dialect.name != "postgresql":
-        return {}
-    with engine.connect() as connection:
-        bases = connection.execute(DOMAIN_BASES).all()
-    found = {name: NUMERIC_TYPMOD.fullmatch(base) for name, base in bases}
-    return {
-        name: sa.Numeric(int(match.group(1)), int(match.group(2)))
-        for name, match in found.items()
-        if match
-    }
-
-
-def adapt_type(
-    sql_type: sa.types.TypeEngine, numerics: dict[str, sa.Numeric] | None = None
-) -> sa.types.TypeEngine:
-    """Types dlt cannot map on its own, given as the types they carry."""
-    if isinstance(sql_type, postgresql.DOMAIN):
-        return (numerics or {}).get(sql_type.name) or adapt_type(sql_type.data_type)
-    if isinstance(sql_type, sa.Float):
-        # SQLAlchemy 2.1's Float is no Numeric any more, which dlt 1.31 looks for.
-        return sa.Numeric(asdecimal=False)
-    if isinstance(sql_type, postgresql.TSVECTOR):
-        return sa.Text()
-    return sql_type
+def _has_rows(item: Any) -> bool:  # noqa: ANN401 - any dlt item
+    # connectorx's stream ends with an empty batch; an empty Parquet file fails in ADBC.
+    return getattr(item, "num_rows", 1) > 0
 
 
 def table_resource(
-    spec: TableSpec, engine: sa.Engine, options: SyncOptions
+    spec: TableSpec,
+    engine: sa.Engine,
+    connection_string: str,
+    options: SyncOptions,
+    *,
+    first_load: bool,
 ) -> dlt.sources.DltResource:
     """One source table as a dlt resource: merged on its key, incremental on its cursor."""
+    plans = column_plan.plan_columns(engine, spec)
     incremental = None
     if spec.cursor is not None:
         incremental = dlt.sources.incremental(
             spec.cursor,
-            lag=spec.lookback.total_seconds(),
+            lag=spec.lookback.total_seconds() or None,
             # Merge removes duplicates; per-row hashes in the state would only grow.
             primary_key=(),
         )
@@ -130,30 +141,77 @@ def table_resource(
         schema=spec.schema,
         incremental=incremental,
         chunk_size=options.chunk_size,
-        backend=BACKEND,
-        reflection_level="full_with_precision",
-        type_adapter_callback=partial(adapt_type, numerics=domain_numerics(engine)),
+        backend="connectorx",
+        backend_kwargs={
+            "conn": connection_string,
+            "return_type": "arrow_stream",
+            "batch_size": options.chunk_size,
+        },
+        # Types come from the column plan; dlt's own reflection would widen them.
+        reflection_level="minimal",
+        query_adapter_callback=column_plan.cast_query(plans),
         excluded_columns=excluded or None,
-        write_disposition={"disposition": "merge", "strategy": "delete-insert"},
+        # A table with a primary key holds no duplicate keys: no dedup pass in staging.
+        write_disposition={
+            "disposition": "merge",
+            "strategy": "delete-insert",
+            "deduplicated": True,
+        },
         primary_key=list(spec.primary_key),
     )
-    if BACKEND == "sqlalchemy":
-        resource.add_map(_plain_bytes)
+    if first_load:
+        # Nothing to merge into yet: load straight into the table, without staging.
+        resource.apply_hints(write_disposition="replace")
+    resource.apply_hints(columns=[dict(plan.hint) for plan in plans.values()])
+    resource.add_filter(_has_rows)
+    resource.add_map(column_plan.conform_batches(plans))
     transform = pii.transformer(spec, options.pii_salt)
     if transform is not None:
         resource.add_map(transform)
     return resource
 
 
-def _plain_bytes(row: dict[str, Any]) -> dict[str, Any]:
-    """psycopg2 reads bytea as memoryview, and dlt turns an empty one into a text variant."""
-    return {k: v.tobytes() if isinstance(v, memoryview) else v for k, v in row.items()}
+def _warehouse_engine(options: SyncOptions) -> sa.Engine:
+    return sa.create_engine(options.warehouse.url())
+
+
+def _existing(specs: Sequence[TableSpec], warehouse: sa.Engine) -> set[str]:
+    inspector = sa.inspect(warehouse)
+    return {spec.name for spec in specs if inspector.has_table(spec.name, schema=spec.dataset)}
+
+
+def index_keys(spec: TableSpec, warehouse: sa.Engine) -> None:
+    """A unique index on the key, so each merge's delete probes it instead of scanning."""
+    if not sa.inspect(warehouse).has_table(spec.name, schema=spec.dataset):
+        return
+    name = f"{spec.name}__key"[:63]
+    with warehouse.begin() as connection:
+        cursor = connection.connection.cursor()
+        cursor.execute(
+            sql.SQL("create unique index if not exists {} on {} ({})").format(
+                sql.Identifier(name),
+                sql.Identifier(spec.dataset, spec.name),
+                sql.SQL(", ").join(sql.Identifier(column) for column in spec.primary_key),
+            )
+        )
+
+
+def _drop_staging(dataset: str, warehouse: sa.Engine) -> None:
+    """dlt 1.31's refresh fails on a staging schema without its own _dlt_version table.
+
+    The staging schema only holds transient copies of merged rows; dlt recreates it.
+    """
+    with warehouse.begin() as connection:
+        connection.connection.cursor().execute(
+            sql.SQL("drop schema if exists {} cascade").format(sql.Identifier(f"{dataset}_staging"))
+        )
 
 
 def load(
     source: str,
     specs: Sequence[TableSpec],
     engine: sa.Engine,
+    connection_string: str,
     options: SyncOptions,
     *,
     workers: int = 1,
@@ -162,16 +220,31 @@ def load(
     if not specs:
         return []
     pipeline = make_pipeline(source, specs[0].dataset, options)
-    resources = [table_resource(spec, engine, options).parallelize() for spec in specs]
-    started = time.perf_counter()
-    pipeline.extract(
-        resources,
-        workers=max(1, workers),
-        refresh="drop_resources" if options.full_refresh else None,
-    )
-    counts = dict(pipeline.normalize().row_counts)
-    info: LoadInfo = pipeline.load()
-    info.raise_on_failed_jobs()
+    warehouse = _warehouse_engine(options)
+    try:
+        loaded = set() if options.full_refresh else _existing(specs, warehouse)
+        if options.full_refresh:
+            _drop_staging(specs[0].dataset, warehouse)
+        resources = [
+            table_resource(
+                spec, engine, connection_string, options, first_load=spec.name not in loaded
+            ).parallelize()
+            for spec in specs
+        ]
+        started = time.perf_counter()
+        pipeline.extract(
+            resources,
+            workers=max(1, workers),
+            loader_file_format="parquet",
+            refresh="drop_resources" if options.full_refresh else None,
+        )
+        counts = dict(pipeline.normalize().row_counts)
+        info: LoadInfo = pipeline.load(workers=options.load_workers)
+        info.raise_on_failed_jobs()
+        for spec in specs:
+            index_keys(spec, warehouse)
+    finally:
+        warehouse.dispose()
     load_id = info.loads_ids[-1] if info.loads_ids else ""
     seconds = time.perf_counter() - started
     log.info("%s: loaded %s in %.1f s", source, counts, seconds)

@@ -168,7 +168,10 @@ def sync_source(
         for warning in report.warnings():
             log.warning("source %s: %s", source, warning)
         with _exclusive(warehouse, source):
-            loaded = pipeline.load(source, specs, engine, options, workers=catalog.max_connections)
+            connection_string = source_session.libpq_url(settings.source_url(source), limits)
+            loaded = pipeline.load(
+                source, specs, engine, connection_string, options, workers=catalog.max_connections
+            )
             rows = _source_rows(specs, loaded, engine, warehouse, options, started_at)
     except IngestionError as error:
         synclog.record(warehouse, _failed_rows(source, specs, started_at, str(error)))

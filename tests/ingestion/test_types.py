@@ -11,7 +11,6 @@ import sqlalchemy as sa
 from psycopg2 import sql
 
 from ingestion import settings, sync
-from ingestion.errors import IngestionError
 
 SOURCE_SCHEMA = """
 create type mood as enum ('happy', 'sad', 'it''s complicated');
@@ -149,15 +148,7 @@ def _fetch(engine: sa.Engine, query: sql.Composable) -> list[tuple]:
         "every_type",
         "events",
         "no_key",
-        pytest.param(
-            "empty_bytes",
-            marks=pytest.mark.xfail(
-                strict=True,
-                raises=IngestionError,
-                reason="dlt 1.31's typed JSONL turns an empty bytea into a text variant;"
-                " the Arrow path of issue 3 is to fix it",
-            ),
-        ),
+        "empty_bytes",
     ],
 )
 def test_every_column_type_arrives_with_its_exact_value(
