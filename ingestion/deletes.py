@@ -4,6 +4,11 @@ The source's keys are streamed into a temporary table of the warehouse session; 
 the warehouse table whose key is no longer in the source get `_ingestion_deleted_at`, the
 time the sync noticed. Nothing is removed, so history stays and staging decides. The
 warehouse side uses PostgreSQL's COPY and temporary tables.
+
+A table keyed by one integer column is first compared by key ranges: each side gives
+the count and the sum of its keys per range (an index-only scan on the source), and
+only the ranges whose fingerprints differ are compared key by key. A quiet large table
+thus costs two small aggregates instead of streaming every key.
 """
 
 from __future__ import annotations
@@ -22,12 +27,22 @@ from ingestion.pipeline import DELETED_AT
 log = logging.getLogger(__name__)
 
 KEY_BATCH = 100_000
+TARGET_RANGES = 1000
+MIN_RANGE_WIDTH = 1000
+MAX_RANGES = 50
+
+Range = tuple[int, int]
 
 
-def _source_keys(spec: TableSpec, engine: sa.Engine) -> Iterator[Sequence[tuple[object, ...]]]:
+def _source_keys(
+    spec: TableSpec, engine: sa.Engine, ranges: Sequence[Range] | None
+) -> Iterator[Sequence[tuple[object, ...]]]:
     """The source table's primary keys in batches, read with a server-side cursor."""
     table = sa.table(spec.name, *(sa.column(c) for c in spec.primary_key), schema=spec.schema)
     query = sa.select(*table.columns)
+    if ranges is not None:
+        key = table.c[spec.primary_key[0]]
+        query = query.where(sa.or_(*(key.between(low, high - 1) for low, high in ranges)))
     with engine.connect() as connection:
         result = connection.execution_options(stream_results=True, max_row_buffer=KEY_BATCH)
         yield from result.execute(query).partitions(KEY_BATCH)
@@ -62,11 +77,64 @@ def ensure_deleted_column(spec: TableSpec, warehouse: sa.Engine) -> bool:
     return True
 
 
+def _integer_key(spec: TableSpec, source: sa.Engine) -> bool:
+    if len(spec.primary_key) != 1:
+        return False
+    columns = sa.inspect(source).get_columns(spec.name, schema=spec.schema)
+    kinds = {column["name"]: column["type"] for column in columns}
+    return isinstance(kinds.get(spec.primary_key[0]), sa.Integer)
+
+
+def _fingerprints(
+    engine: sa.Engine,
+    schema: str,
+    spec: TableSpec,
+    width: int,
+    *,
+    live_only: bool,
+    signed: bool,
+) -> dict[int, tuple[int, int]]:
+    """Per key range (key // width): how many keys, and their sum."""
+    table = sa.table(
+        spec.name, sa.column(spec.primary_key[0]), sa.column(DELETED_AT), schema=schema
+    )
+    key = table.c[spec.primary_key[0]]
+    # Integer division truncates towards zero: negative keys need a (slower) floor.
+    divided = sa.func.floor(sa.cast(key, sa.Numeric) / width) if signed else key // width
+    bucket = divided.label("bucket")
+    query = sa.select(bucket, sa.func.count(), sa.func.sum(key)).group_by(bucket)
+    if live_only:
+        query = query.where(table.c[DELETED_AT].is_(None))
+    with engine.connect() as connection:
+        return {int(b): (count, int(total)) for b, count, total in connection.execute(query)}
+
+
+def _changed_ranges(spec: TableSpec, source: sa.Engine, warehouse: sa.Engine) -> list[Range] | None:
+    """The key ranges whose keys differ between the source and the warehouse's live rows."""
+    table = sa.table(spec.name, sa.column(spec.primary_key[0]), schema=spec.schema)
+    key = table.c[spec.primary_key[0]]
+    with source.connect() as connection:
+        low, high = connection.execute(sa.select(sa.func.min(key), sa.func.max(key))).one()
+    if low is None:
+        return [(-(2**63), 2**63 - 1)]
+    width = max(MIN_RANGE_WIDTH, (int(high) - int(low)) // TARGET_RANGES + 1)
+    signed = int(low) < 0
+    here = _fingerprints(source, spec.schema, spec, width, live_only=False, signed=signed)
+    there = _fingerprints(warehouse, spec.dataset, spec, width, live_only=True, signed=signed)
+    changed = sorted(b for b in here.keys() | there.keys() if here.get(b) != there.get(b))
+    if len(changed) > MAX_RANGES:
+        return None  # many ranges changed: one pass over every key is simpler
+    return [(b * width, (b + 1) * width) for b in changed]
+
+
 def mark_hard_deletes(
     spec: TableSpec, source: sa.Engine, warehouse: sa.Engine, noticed_at: datetime
 ) -> int:
     """Mark warehouse rows whose key left the source; returns how many were marked."""
     if not ensure_deleted_column(spec, warehouse):
+        return 0
+    ranges = _changed_ranges(spec, source, warehouse) if _integer_key(spec, source) else None
+    if ranges == []:
         return 0
     target = sql.Identifier(spec.dataset, spec.name)
     keys = [sql.Identifier(column) for column in spec.primary_key]
@@ -79,7 +147,7 @@ def mark_hard_deletes(
                 " select {} from {} with no data"
             ).format(key_list, target)
         )
-        for batch in _source_keys(spec, source):
+        for batch in _source_keys(spec, source, ranges):
             cursor.copy_expert(
                 sql.SQL("copy source_keys ({}) from stdin").format(key_list),
                 _as_copy_text(batch),
@@ -89,12 +157,27 @@ def mark_hard_deletes(
             sql.SQL("source_keys.{0} = {1}.{0}").format(key, sql.Identifier(spec.name))
             for key in keys
         )
+        within = sql.SQL("")
+        if ranges is not None:
+            within = sql.SQL(" and ({})").format(
+                sql.SQL(" or ").join(
+                    sql.SQL("{} between {} and {}").format(
+                        keys[0], sql.Literal(low), sql.Literal(high - 1)
+                    )
+                    for low, high in ranges
+                )
+            )
         cursor.execute(
             sql.SQL(
                 "update {target} set {deleted} = %s"
-                " where {deleted} is null"
+                " where {deleted} is null{within}"
                 " and not exists (select from source_keys where {matches})"
-            ).format(target=target, deleted=sql.Identifier(DELETED_AT), matches=matches),
+            ).format(
+                target=target,
+                deleted=sql.Identifier(DELETED_AT),
+                within=within,
+                matches=matches,
+            ),
             (noticed_at,),
         )
         marked = cursor.rowcount

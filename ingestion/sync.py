@@ -88,19 +88,28 @@ def _source_rows(
         began = time.perf_counter()
         noticed = datetime.now(UTC)
         deletes.ensure_deleted_column(spec, warehouse)
+        # A full refresh has just copied every live row: nothing can be missing.
         found = (
             deletes.mark_hard_deletes(spec, engine, warehouse, noticed)
-            if spec.detect_deletes
+            if spec.detect_deletes and not options.full_refresh
             else 0
         )
+        checked = time.perf_counter()
         check = reconcile.reconcile(
             spec,
             engine,
             warehouse,
             options.pii_salt,
-            read_whole=spec.cursor is None or options.full_refresh,
+            read_whole=spec.cursor is None,
         )
         finished_at = datetime.now(UTC)
+        log.info(
+            "%s.%s: deletes checked in %.1f s, reconciled in %.1f s",
+            spec.source,
+            spec.name,
+            checked - began,
+            time.perf_counter() - checked,
+        )
         rows.append(
             synclog.TableSync(
                 load_id=table.load_id,

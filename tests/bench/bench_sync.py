@@ -56,7 +56,7 @@ select
     g %% 50 = 0,
     timestamptz '2026-01-01' + g * interval '1 second',
     timestamptz '2026-01-01' + g * interval '1 second'
-from generate_series(1, %(rows)s) as g;
+from generate_series(1, cast(%(rows)s as bigint)) as g;
 create index orders_updated_at on orders (updated_at);
 analyze orders;
 """
@@ -128,6 +128,9 @@ def _sync(environment: dict[str, str], *extra: str) -> tuple[float, int]:
     elapsed = time.perf_counter() - started
     if process.returncode != 0:
         raise SystemExit(f"sync failed: {stderr.strip().splitlines()[-1:]}")
+    for line in stderr.splitlines():
+        if " in " in line and (" loaded " in line or "reconciled" in line):
+            print("   ", line)
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024
     return elapsed, peak
 

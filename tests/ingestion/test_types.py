@@ -62,6 +62,9 @@ create table events_2026_05 partition of events
 create table events_2026_06 partition of events
     for values from ('2026-06-01') to ('2026-07-01');
 insert into events values (1, '2026-05-31 23:59+00', 'may'), (2, '2026-06-01 00:00+00', 'june');
+create table sparse (id bigint primary key, updated_at timestamptz not null default now());
+insert into sparse (id) select g from generate_series(-20000, 20000, 7) as g;
+insert into sparse (id) values (1000000000000), (-1000000000000);
 create table no_key (label text, amount numeric(8, 3));
 insert into no_key values ('one', 1.5), ('two', 2.25);
 """
@@ -188,3 +191,23 @@ def test_numeric_and_time_columns_keep_their_types(shapes: tuple[sa.Engine, sa.E
     assert types["local_at"] == "timestamp without time zone"
     assert types["payload"] == "jsonb"
     assert types["raw"] == "bytea"
+
+
+def test_hard_deletes_are_found_in_every_key_range(shapes: tuple[sa.Engine, sa.Engine]) -> None:
+    """Negative, dense and far-apart keys: each range's fingerprint must see its deletes."""
+    source, warehouse = shapes
+    sync.run(sync.SyncRequest(sources=("shapes",), tables=("sparse",)))
+    gone = {-1000000000000, -19993, -1, 6, 19991, 1000000000000}
+    with source.begin() as connection:
+        connection.execute(
+            sa.text("delete from sparse where id = any(:ids)"), {"ids": sorted(gone)}
+        )
+
+    (row,) = sync.run(sync.SyncRequest(sources=("shapes",), tables=("sparse",)))
+
+    marked = _fetch(
+        warehouse,
+        sql.SQL("select id from raw_shapes.sparse where _ingestion_deleted_at is not null"),
+    )
+    assert {found for (found,) in marked} == gone
+    assert (row.deletes_found, row.status) == (len(gone), "ok")
