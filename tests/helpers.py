@@ -14,22 +14,13 @@ WAREHOUSE = {
     "WAREHOUSE_DB": "analytics",
     "DBT_ENV_SECRET_WAREHOUSE_PASSWORD": "pa55-word",
 }
-ALL_SETTINGS = [
-    *WAREHOUSE,
-    "SOURCE_ACCOUNTS_URL",
-    "GO_LIVE_AT",
-    "PII_HASH_SALT",
-    "BI_ROLE",
-    "DEMO_ADMIN_URL",
-    "LOCAL_PG_PORT",
-    "LOCAL_PG_DIR",
-    "LOCAL_PG_BIN",
-    "DBT_TARGET",
-    "WAREHOUSE_SSLMODE",
-]
-
-
 REPOSITORY = Path(__file__).resolve().parents[1]
+# Every setting, as .env.example documents them; tests clear them to start clean.
+ALL_SETTINGS = [
+    line.split("=", 1)[0]
+    for line in (REPOSITORY / ".env.example").read_text().splitlines()
+    if line and not line.startswith("#") and "=" in line
+]
 
 
 def run_cli(*arguments: str, cwd: Path, **environment: str) -> subprocess.CompletedProcess[str]:

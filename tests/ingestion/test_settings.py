@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -9,7 +10,7 @@ import pytest
 
 from ingestion import settings
 from ingestion.errors import IngestionError
-from tests.helpers import ALL_SETTINGS, WAREHOUSE
+from tests.helpers import ALL_SETTINGS, REPOSITORY, WAREHOUSE
 
 
 @pytest.fixture(autouse=True)
@@ -105,3 +106,11 @@ def test_plain_postgresql_url_uses_the_installed_driver(monkeypatch: pytest.Monk
 
     assert url.drivername == "postgresql+psycopg2"
     assert (url.host, url.port, url.database) == ("replica", 5433, "vault")
+
+
+def test_every_setting_read_is_documented_in_env_example() -> None:
+    source = (REPOSITORY / "ingestion" / "settings.py").read_text()
+    read = set(re.findall(r'_read\(\s*"([A-Z_]+)"', source))
+
+    assert read, "found no setting in settings.py"
+    assert read - {"SOURCE_X_URL"} <= set(ALL_SETTINGS)
