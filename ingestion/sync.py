@@ -150,6 +150,28 @@ def _failed_rows(
     ]
 
 
+def _record_failure(warehouse: sa.Engine, rows: list[synclog.TableSync]) -> None:
+    """Log a failed sync where the warehouse allows; never hide the failure itself."""
+    try:
+        synclog.record(warehouse, rows)
+    except sa.exc.SQLAlchemyError as error:
+        log.warning("could not record the failed sync: %s", _first_line(error))
+
+
+def _check_warehouse(warehouse: sa.Engine, options: pipeline.SyncOptions) -> None:
+    target = options.warehouse
+    try:
+        with warehouse.connect() as connection:
+            connection.execute(sa.select(1))
+    except sa.exc.DBAPIError as error:
+        reason = _scrubbed(_first_line(error), [target.password])
+        raise IngestionError(
+            f"warehouse: cannot connect to database {target.database} on"
+            f" {target.host}:{target.port} as {target.user}"
+            f" (check the WAREHOUSE_* settings): {reason}"
+        ) from None
+
+
 def sync_source(
     catalog: Catalog,
     source: str,
@@ -160,13 +182,10 @@ def sync_source(
 ) -> list[synclog.TableSync]:
     """Sync one source database; every table gets a row in the sync log."""
     started_at = datetime.now(UTC)
-    engine = source_session.source_engine(settings.source_url(source), limits)
+    url = settings.source_url(source)
+    engine = source_session.source_engine(url, limits)
     specs: list[TableSpec] = []
-    secrets = [
-        options.warehouse.password,
-        options.pii_salt,
-        settings.source_url(source).password or "",
-    ]
+    secrets = [options.warehouse.password, options.pii_salt, url.password or ""]
     try:
         source_session.connect_check(source, engine)
         with source_session.failures_named(source, engine):
@@ -177,17 +196,17 @@ def sync_source(
         for warning in report.warnings():
             log.warning("source %s: %s", source, warning)
         with _exclusive(warehouse, source):
-            connection_string = source_session.libpq_url(settings.source_url(source), limits)
+            connection_string = source_session.libpq_url(url, limits)
             loaded = pipeline.load(
                 source, specs, engine, connection_string, options, workers=catalog.max_connections
             )
             rows = _source_rows(specs, loaded, engine, warehouse, options, started_at)
     except IngestionError as error:
-        synclog.record(warehouse, _failed_rows(source, specs, started_at, str(error)))
+        _record_failure(warehouse, _failed_rows(source, specs, started_at, str(error)))
         raise
     except (PipelineStepFailed, sa.exc.SQLAlchemyError) as error:
         message = _scrubbed(f"source {source}: {_first_line(error)}", secrets)
-        synclog.record(warehouse, _failed_rows(source, specs, started_at, message))
+        _record_failure(warehouse, _failed_rows(source, specs, started_at, message))
         raise IngestionError(message) from None
     finally:
         engine.dispose()
@@ -209,6 +228,7 @@ def run(request: SyncRequest) -> list[synclog.TableSync]:
     warehouse = sa.create_engine(options.warehouse.url())
     rows: list[synclog.TableSync] = []
     try:
+        _check_warehouse(warehouse, options)
         for source in sources:
             rows.extend(sync_source(catalog, source, request, options, limits, warehouse))
     finally:

@@ -148,3 +148,20 @@ def test_sync_killed_midway_is_repaired_by_the_next(
     for table, (duplicates, live, expected) in _duplicates_and_counts(variables, demo).items():
         assert duplicates == 0, table
         assert live == expected, table
+
+
+def test_wrong_warehouse_password_is_one_line_naming_the_warehouse(
+    provisioned: Path, environment: tuple[dict[str, str], DemoDatabases]
+) -> None:
+    variables, _ = environment
+    variables = {**variables, "DBT_ENV_SECRET_WAREHOUSE_PASSWORD": "not-the-password-42"}
+
+    code, _, stderr = _finish(_cli("sync", cwd=provisioned.parent, variables=variables))
+
+    lines = [line for line in stderr.splitlines() if line.startswith("ingestion:")]
+    assert code == 1
+    assert len(lines) == 1
+    assert lines[0].startswith("ingestion: warehouse: cannot connect to database")
+    assert "password authentication failed" in lines[0]
+    assert "not-the-password-42" not in stderr
+    assert "Traceback" not in stderr
