@@ -24,7 +24,7 @@ from dlt.destinations.impl.postgres.factory import PostgresTypeMapper
 from dlt.sources.sql_database import sql_table
 from psycopg2 import sql
 
-from ingestion import column_plan, pii
+from ingestion import chunked_read, column_plan, pii
 from ingestion.catalog import TableSpec
 from ingestion.settings import WarehouseSettings
 
@@ -116,26 +116,20 @@ def _has_rows(item: Any) -> bool:  # noqa: ANN401 - any dlt item
     return getattr(item, "num_rows", 1) > 0
 
 
-def table_resource(
+MERGE = {"disposition": "merge", "strategy": "delete-insert", "deduplicated": True}
+
+
+def _whole_table(
     spec: TableSpec,
     engine: sa.Engine,
     connection_string: str,
+    plans: dict[str, column_plan.ColumnPlan],
+    incremental: Any,  # noqa: ANN401 - dlt's Incremental, or None
     options: SyncOptions,
-    *,
-    first_load: bool,
 ) -> dlt.sources.DltResource:
-    """One source table as a dlt resource: merged on its key, incremental on its cursor."""
-    plans = column_plan.plan_columns(engine, spec)
-    incremental = None
-    if spec.cursor is not None:
-        incremental = dlt.sources.incremental(
-            spec.cursor,
-            lag=spec.lookback.total_seconds() or None,
-            # Merge removes duplicates; per-row hashes in the state would only grow.
-            primary_key=(),
-        )
+    """One streamed connectorx query over the table (on a primary, or feedback on)."""
     excluded = [column for column, action in spec.pii.items() if action == "drop"]
-    resource = sql_table(
+    return sql_table(
         credentials=engine,
         table=spec.name,
         schema=spec.schema,
@@ -151,18 +145,44 @@ def table_resource(
         reflection_level="minimal",
         query_adapter_callback=column_plan.cast_query(plans),
         excluded_columns=excluded or None,
-        # A table with a primary key holds no duplicate keys: no dedup pass in staging.
-        write_disposition={
-            "disposition": "merge",
-            "strategy": "delete-insert",
-            "deduplicated": True,
-        },
-        primary_key=list(spec.primary_key),
     )
-    if first_load:
-        # Nothing to merge into yet: load straight into the table, without staging.
-        resource.apply_hints(write_disposition="replace")
-    resource.apply_hints(columns=[dict(plan.hint) for plan in plans.values()])
+
+
+def table_resource(
+    spec: TableSpec,
+    engine: sa.Engine,
+    connection_string: str,
+    options: SyncOptions,
+    *,
+    first_load: bool,
+    budget_seconds: float | None = None,
+) -> dlt.sources.DltResource:
+    """One source table as a dlt resource: merged on its key, incremental on its cursor.
+
+    With a time budget (a standby whose replay cancels long reads), a table keyed by one
+    integer column is read in key ranges that each fit the budget.
+    """
+    plans = column_plan.plan_columns(engine, spec)
+    incremental = None
+    if spec.cursor is not None:
+        incremental = dlt.sources.incremental(
+            spec.cursor,
+            lag=spec.lookback.total_seconds() or None,
+            # Merge removes duplicates; per-row hashes in the state would only grow.
+            primary_key=(),
+        )
+    if budget_seconds is not None and chunked_read.can_chunk(spec, engine):
+        resource = chunked_read.ranges_resource(
+            spec, engine, connection_string, plans, budget_seconds, incremental
+        )
+    else:
+        resource = _whole_table(spec, engine, connection_string, plans, incremental, options)
+    # A table with a primary key holds no duplicate keys: no dedup pass in staging.
+    resource.apply_hints(
+        write_disposition="replace" if first_load else MERGE,
+        primary_key=list(spec.primary_key),
+        columns=[dict(plan.hint) for plan in plans.values()],
+    )
     resource.add_filter(_has_rows)
     resource.add_map(column_plan.conform_batches(plans))
     transform = pii.transformer(spec, options.pii_salt)
@@ -215,6 +235,7 @@ def load(
     options: SyncOptions,
     *,
     workers: int = 1,
+    budget_seconds: float | None = None,
 ) -> list[LoadedTable]:
     """Extract (up to `workers` tables at once), normalize and load one source's tables."""
     if not specs:
@@ -227,7 +248,12 @@ def load(
             _drop_staging(specs[0].dataset, warehouse)
         resources = [
             table_resource(
-                spec, engine, connection_string, options, first_load=spec.name not in loaded
+                spec,
+                engine,
+                connection_string,
+                options,
+                first_load=spec.name not in loaded,
+                budget_seconds=budget_seconds,
             ).parallelize()
             for spec in specs
         ]

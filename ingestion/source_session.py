@@ -143,7 +143,8 @@ class ReplicaReport:
                 "standby with hot_standby_feedback off: replay cancels reads that run longer"
                 f" than max_standby_streaming_delay"
                 f" ({_delay_text(self.max_standby_streaming_delay_ms)});"
-                f" keep each read under about {budget:.0f} s or turn hot_standby_feedback on"
+                f" tables with one integer key are read in ranges of about {budget:.0f} s and"
+                " retried when cancelled"
             )
         elif not self.hot_standby_feedback:
             found.append(

@@ -198,7 +198,13 @@ def sync_source(
         with _exclusive(warehouse, source):
             connection_string = source_session.libpq_url(url, limits)
             loaded = pipeline.load(
-                source, specs, engine, connection_string, options, workers=catalog.max_connections
+                source,
+                specs,
+                engine,
+                connection_string,
+                options,
+                workers=catalog.max_connections,
+                budget_seconds=source_session.chunk_seconds_budget(report),
             )
             rows = _source_rows(specs, loaded, engine, warehouse, options, started_at)
     except IngestionError as error:

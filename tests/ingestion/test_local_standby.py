@@ -13,11 +13,12 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import psycopg2.errors
+import pyarrow as pa
 import pytest
 import sqlalchemy as sa
 from psycopg2 import sql
 
-from ingestion import local_server, local_standby, source_session
+from ingestion import chunked_read, local_server, local_standby, source_session, sync
 from ingestion.errors import IngestionError
 from ingestion.local_server import LocalServer
 from tests.helpers import run_cli
@@ -281,4 +282,115 @@ def test_standby_start_without_a_running_primary_is_one_line(tmp_path: Path) -> 
     assert result.stderr.splitlines() == [
         f"ingestion: the primary in {tmp_path / 'primary'} is not running:"
         " run `ingestion local start` first"
+    ]
+
+
+def test_sync_from_the_standby_reads_key_ranges_and_is_exact(
+    primary: LocalServer,
+    standby: LocalServer,
+    reader_url: sa.URL,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A standby whose replay cancels long reads: the sync reads short key ranges."""
+    local_standby.start_standby(
+        primary,
+        standby,
+        max_standby_streaming_delay_ms=CONFLICT_DELAY_MS,
+        hot_standby_feedback=False,
+    )
+    warehouse_db, password = f"w_{uuid.uuid4().hex[:8]}", secrets.token_urlsafe(16)
+    _execute(
+        primary,
+        sql.SQL(
+            "create table shop_items (id bigint primary key, label text, price numeric(8, 2),"
+            " updated_at timestamptz not null);"
+            " insert into shop_items select g, 'item ' || g, g / 100.0,"
+            " timestamptz '2026-06-01' + g * interval '1 second'"
+            " from generate_series(1, 120000) as g;"
+            " create role {role} login password {password}"
+        ).format(role=sql.Identifier(warehouse_db), password=sql.Literal(password)),
+    )
+    _execute(
+        primary,
+        sql.SQL("create database {} owner {}").format(
+            sql.Identifier(warehouse_db), sql.Identifier(warehouse_db)
+        ),
+    )
+    local_standby.wait_for_replay(primary, standby, REPLAY_TIMEOUT_SECONDS)
+    (tmp_path / "catalog.yml").write_text("sources:\n  shop:\n    tables: [shop_items]\n")
+    source = reader_url.set(port=standby.port).render_as_string(hide_password=False)
+    for name, value in {
+        "SOURCE_SHOP_URL": source,
+        "CATALOG_PATH": str(tmp_path / "catalog.yml"),
+        "WAREHOUSE_HOST": local_server.HOST,
+        "WAREHOUSE_PORT": str(primary.port),
+        "WAREHOUSE_USER": warehouse_db,
+        "WAREHOUSE_DB": warehouse_db,
+        "DBT_ENV_SECRET_WAREHOUSE_PASSWORD": password,
+        "PII_HASH_SALT": "salt",
+        "PIPELINES_DIR": str(tmp_path / "dlt"),
+    }.items():
+        monkeypatch.setenv(name, value)
+    caplog.set_level("INFO")
+
+    (row,) = sync.run(sync.SyncRequest())
+
+    assert (row.table_name, row.status, row.rows_written) == ("shop_items", "ok", 120_000)
+    assert "standby: replication lag" in caplog.text
+    assert "read in" in caplog.text and "key ranges" in caplog.text
+    digest = (
+        "select md5(string_agg(concat_ws('|', id, label, price, updated_at), ','"
+        " order by id)) from {}"
+    )
+    expected = _scalar(primary, sql.SQL(digest).format(sql.Identifier("shop_items")))
+    warehouse = sa.create_engine(local_server.admin_url(primary, warehouse_db))
+    with warehouse.connect() as connection:
+        cursor = connection.connection.cursor()
+        cursor.execute(sql.SQL(digest).format(sql.Identifier("raw_shop", "shop_items")))
+        (loaded,) = cursor.fetchone()
+    warehouse.dispose()
+    assert loaded == expected
+
+
+def test_a_range_read_cancelled_by_replay_is_retried(
+    primary: LocalServer, standby: LocalServer, reader_url: sa.URL
+) -> None:
+    """A real recovery conflict cancels the first attempt; the retry returns the range."""
+    local_standby.start_standby(
+        primary,
+        standby,
+        max_standby_streaming_delay_ms=CONFLICT_DELAY_MS,
+        hot_standby_feedback=False,
+    )
+    table = _new_table(primary, rows=10_000)
+    local_standby.wait_for_replay(primary, standby, REPLAY_TIMEOUT_SECONDS)
+    engine = source_session.source_engine(
+        reader_url.set(port=standby.port),
+        source_session.SessionLimits(application_name=READER_APPLICATION),
+    )
+    attempts: list[int] = []
+
+    def read() -> pa.Table:
+        attempts.append(len(attempts) + 1)
+        if len(attempts) == 1:
+            for attempt in range(CONFLICT_ATTEMPTS):
+                error = _provoke_conflict(primary, standby, engine, table, attempt)
+                if error is not None:
+                    raise error
+            pytest.fail(f"no read was cancelled in {CONFLICT_ATTEMPTS} attempts")
+        with engine.connect() as connection:
+            count = connection.execute(sa.select(sa.func.count()).select_from(sa.table(table)))
+            return pa.table({"rows": [count.scalar_one()]})
+
+    waits: list[float] = []
+    result, retries = chunked_read.read_with_retries(read, "test range", sleep=waits.append)
+    engine.dispose()
+
+    assert retries == 1
+    assert attempts == [1, 2]
+    assert waits == [chunked_read.FIRST_BACKOFF_SECONDS]
+    assert result.column("rows").to_pylist() == [
+        _scalar(primary, sql.SQL("select count(*) from {}").format(sql.Identifier(table)))
     ]

@@ -268,7 +268,7 @@ def test_standby_without_feedback_gets_a_chunk_budget_and_a_warning() -> None:
     )
     (warning,) = report.warnings()
     assert warning.startswith("standby with hot_standby_feedback off:")
-    assert "under about 15 s" in warning
+    assert "ranges of about 15 s" in warning
 
 
 @pytest.mark.parametrize(
