@@ -201,6 +201,9 @@ def _serves_folder(pid: int, data_dir: Path) -> bool:
 def check_port_free(port: int, setting: str = "LOCAL_PG_PORT") -> None:
     """Raise an error naming `setting` if another program listens on `port`."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        # As PostgreSQL does: connections of a server just stopped may linger in
+        # TIME_WAIT on the port, which must not count as taken; a listener still does.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((HOST, port))
         except OSError as error:
