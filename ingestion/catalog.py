@@ -61,6 +61,8 @@ class TableSpec:
     detect_deletes: bool = True
     lookback: timedelta = timedelta(minutes=15)
     email_domains: tuple[str, ...] = ()
+    # One integer column as the key: deletes and standby reads can work by key range.
+    has_integer_key: bool = False
 
     @property
     def dataset(self) -> str:
@@ -171,6 +173,12 @@ def resolve(
         columns = inspector.get_multi_columns(schema=config.schema, filter_names=selected)
         keys = inspector.get_multi_pk_constraint(schema=config.schema, filter_names=selected)
     names = {table: tuple(c["name"] for c in columns[(config.schema, table)]) for table in selected}
+    integers = {
+        table: {
+            c["name"] for c in columns[(config.schema, table)] if isinstance(c["type"], sa.Integer)
+        }
+        for table in selected
+    }
     for table, override in config.overrides.items():
         _check_columns(catalog, config, table, override, names[table])
     chosen = selected if tables is None else _filtered(source, selected, tables)
@@ -181,6 +189,7 @@ def resolve(
             table,
             names[table],
             tuple(keys[(config.schema, table)]["constrained_columns"]),
+            integers[table],
         )
         for table in chosen
     ]
@@ -438,6 +447,7 @@ def _spec(
     table: str,
     columns: tuple[str, ...],
     constraint_key: tuple[str, ...],
+    integer_columns: set[str],
 ) -> TableSpec:
     override = config.overrides.get(table, TableOverride())
     primary_key = override.primary_key or constraint_key
@@ -467,4 +477,5 @@ def _spec(
         detect_deletes=override.detect_deletes,
         lookback=catalog.lookback,
         email_domains=tuple(column for column, rule in override.pii.items() if rule.keep_domain),
+        has_integer_key=len(primary_key) == 1 and primary_key[0] in integer_columns,
     )

@@ -34,15 +34,6 @@ MAX_ATTEMPTS = 6
 FIRST_BACKOFF_SECONDS = 0.5
 
 
-def can_chunk(spec: TableSpec, engine: sa.Engine) -> bool:
-    """Whether the table has one integer key to cut ranges on."""
-    if len(spec.primary_key) != 1:
-        return False
-    columns = sa.inspect(engine).get_columns(spec.name, schema=spec.schema)
-    kinds = {column["name"]: column["type"] for column in columns}
-    return isinstance(kinds.get(spec.primary_key[0]), sa.Integer)
-
-
 def _bounds(spec: TableSpec, engine: sa.Engine) -> tuple[int, int] | None:
     key = sa.table(spec.name, sa.column(spec.primary_key[0]), schema=spec.schema).c[
         spec.primary_key[0]

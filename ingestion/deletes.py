@@ -77,14 +77,6 @@ def ensure_deleted_column(spec: TableSpec, warehouse: sa.Engine) -> bool:
     return True
 
 
-def _integer_key(spec: TableSpec, source: sa.Engine) -> bool:
-    if len(spec.primary_key) != 1:
-        return False
-    columns = sa.inspect(source).get_columns(spec.name, schema=spec.schema)
-    kinds = {column["name"]: column["type"] for column in columns}
-    return isinstance(kinds.get(spec.primary_key[0]), sa.Integer)
-
-
 def _fingerprints(
     engine: sa.Engine,
     schema: str,
@@ -133,7 +125,7 @@ def mark_hard_deletes(
     """Mark warehouse rows whose key left the source; returns how many were marked."""
     if not ensure_deleted_column(spec, warehouse):
         return 0
-    ranges = _changed_ranges(spec, source, warehouse) if _integer_key(spec, source) else None
+    ranges = _changed_ranges(spec, source, warehouse) if spec.has_integer_key else None
     if ranges == []:
         return 0
     target = sql.Identifier(spec.dataset, spec.name)

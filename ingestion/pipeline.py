@@ -171,7 +171,7 @@ def table_resource(
             # Merge removes duplicates; per-row hashes in the state would only grow.
             primary_key=(),
         )
-    if budget_seconds is not None and chunked_read.can_chunk(spec, engine):
+    if budget_seconds is not None and spec.has_integer_key:
         resource = chunked_read.ranges_resource(
             spec, engine, connection_string, plans, budget_seconds, incremental
         )

@@ -99,6 +99,7 @@ def test_packaged_catalog_hashes_users_email_with_its_domain_and_drops_the_name(
         "updated_at",
     )
     assert users.primary_key == ("id",)
+    assert users.has_integer_key is True
     assert users.cursor == "updated_at"
     assert users.pii == {"email": "hash", "display_name": "drop"}
     assert users.email_domains == ("email",)
@@ -409,3 +410,21 @@ def test_missing_catalog_file_is_named(tmp_path: Path) -> None:
 
     with pytest.raises(IngestionError, match=r"nowhere\.yml cannot be read"):
         catalog.load_catalog(path)
+
+
+def test_a_text_or_composite_key_is_not_an_integer_key(
+    tmp_path: Path, admin_url: sa.URL, fresh_database: str, make_engine: MakeEngine
+) -> None:
+    url = admin_url.set(database=fresh_database)
+    _execute(
+        url,
+        "create table labels (label text primary key)",
+        "create table pairs (a bigint, b bigint, primary key (a, b))",
+    )
+
+    specs = _by_name(
+        catalog.resolve(_load(tmp_path, "sources:\n  shop: {}\n"), "shop", make_engine(url))
+    )
+
+    assert specs["labels"].has_integer_key is False
+    assert specs["pairs"].has_integer_key is False
