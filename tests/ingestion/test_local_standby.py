@@ -160,6 +160,25 @@ def test_recovery_conflict_cancels_a_long_standby_read_and_is_recognised(
     primary: LocalServer, standby: LocalServer, reader_url: sa.URL
 ) -> None:
     """VACUUM on the primary removes rows a standby snapshot still sees: replay cancels it."""
+    table, engine = _cancelling_standby(primary, standby, reader_url)
+
+    error = None
+    for attempt in range(CONFLICT_ATTEMPTS):
+        error = _provoke_conflict(primary, standby, engine, table, attempt)
+        if error is not None:
+            break
+    engine.dispose()
+
+    assert error is not None, f"no read was cancelled in {CONFLICT_ATTEMPTS} attempts"
+    assert "canceling statement due to conflict with recovery" in str(error)
+    assert source_session.is_recovery_conflict(error) is True
+
+
+def _cancelling_standby(
+    primary: LocalServer, standby: LocalServer, reader_url: sa.URL
+) -> tuple[str, sa.Engine]:
+    """A standby whose replay cancels reads after CONFLICT_DELAY_MS, a table replayed on it,
+    and a reader engine on it."""
     local_standby.start_standby(
         primary,
         standby,
@@ -172,17 +191,7 @@ def test_recovery_conflict_cancels_a_long_standby_read_and_is_recognised(
         reader_url.set(port=standby.port),
         source_session.SessionLimits(application_name=READER_APPLICATION),
     )
-
-    error = None
-    for attempt in range(CONFLICT_ATTEMPTS):
-        error = _provoke_conflict(primary, standby, engine, table, attempt)
-        if error is not None:
-            break
-    engine.dispose()
-
-    assert error is not None, f"no read was cancelled in {CONFLICT_ATTEMPTS} attempts"
-    assert "canceling statement due to conflict with recovery" in str(error)
-    assert source_session.is_recovery_conflict(error) is True
+    return table, engine
 
 
 def _provoke_conflict(
@@ -358,18 +367,7 @@ def test_a_range_read_cancelled_by_replay_is_retried(
     primary: LocalServer, standby: LocalServer, reader_url: sa.URL
 ) -> None:
     """A real recovery conflict cancels the first attempt; the retry returns the range."""
-    local_standby.start_standby(
-        primary,
-        standby,
-        max_standby_streaming_delay_ms=CONFLICT_DELAY_MS,
-        hot_standby_feedback=False,
-    )
-    table = _new_table(primary, rows=10_000)
-    local_standby.wait_for_replay(primary, standby, REPLAY_TIMEOUT_SECONDS)
-    engine = source_session.source_engine(
-        reader_url.set(port=standby.port),
-        source_session.SessionLimits(application_name=READER_APPLICATION),
-    )
+    table, engine = _cancelling_standby(primary, standby, reader_url)
     attempts: list[int] = []
 
     def read() -> pa.Table:
