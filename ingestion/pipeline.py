@@ -191,10 +191,6 @@ def table_resource(
     return resource
 
 
-def _warehouse_engine(options: SyncOptions) -> sa.Engine:
-    return sa.create_engine(options.warehouse.url())
-
-
 def _existing(specs: Sequence[TableSpec], warehouse: sa.Engine) -> set[str]:
     inspector = sa.inspect(warehouse)
     return {spec.name for spec in specs if inspector.has_table(spec.name, schema=spec.dataset)}
@@ -233,6 +229,7 @@ def load(
     engine: sa.Engine,
     connection_string: str,
     options: SyncOptions,
+    warehouse: sa.Engine,
     *,
     workers: int = 1,
     budget_seconds: float | None = None,
@@ -241,36 +238,32 @@ def load(
     if not specs:
         return []
     pipeline = make_pipeline(source, specs[0].dataset, options)
-    warehouse = _warehouse_engine(options)
-    try:
-        loaded = set() if options.full_refresh else _existing(specs, warehouse)
-        if options.full_refresh:
-            _drop_staging(specs[0].dataset, warehouse)
-        resources = [
-            table_resource(
-                spec,
-                engine,
-                connection_string,
-                options,
-                first_load=spec.name not in loaded,
-                budget_seconds=budget_seconds,
-            ).parallelize()
-            for spec in specs
-        ]
-        started = time.perf_counter()
-        pipeline.extract(
-            resources,
-            workers=max(1, workers),
-            loader_file_format="parquet",
-            refresh="drop_resources" if options.full_refresh else None,
-        )
-        counts = dict(pipeline.normalize().row_counts)
-        info: LoadInfo = pipeline.load(workers=options.load_workers)
-        info.raise_on_failed_jobs()
-        for spec in specs:
-            index_keys(spec, warehouse)
-    finally:
-        warehouse.dispose()
+    loaded = set() if options.full_refresh else _existing(specs, warehouse)
+    if options.full_refresh:
+        _drop_staging(specs[0].dataset, warehouse)
+    resources = [
+        table_resource(
+            spec,
+            engine,
+            connection_string,
+            options,
+            first_load=spec.name not in loaded,
+            budget_seconds=budget_seconds,
+        ).parallelize()
+        for spec in specs
+    ]
+    started = time.perf_counter()
+    pipeline.extract(
+        resources,
+        workers=max(1, workers),
+        loader_file_format="parquet",
+        refresh="drop_resources" if options.full_refresh else None,
+    )
+    counts = dict(pipeline.normalize().row_counts)
+    info: LoadInfo = pipeline.load(workers=options.load_workers)
+    info.raise_on_failed_jobs()
+    for spec in specs:
+        index_keys(spec, warehouse)
     load_id = info.loads_ids[-1] if info.loads_ids else ""
     seconds = time.perf_counter() - started
     log.info("%s: loaded %s in %.1f s", source, counts, seconds)

@@ -203,6 +203,7 @@ def sync_source(
                 engine,
                 connection_string,
                 options,
+                warehouse,
                 workers=catalog.max_connections,
                 budget_seconds=source_session.chunk_seconds_budget(report),
             )
