@@ -212,6 +212,36 @@ def index_keys(spec: TableSpec, warehouse: sa.Engine) -> None:
         )
 
 
+def _create_empty_tables(
+    pipeline: dlt.Pipeline, specs: Sequence[TableSpec], engine: sa.Engine, warehouse: sa.Engine
+) -> None:
+    """A source table without rows still gets its warehouse table, with the source's types.
+
+    dlt creates a table with its first row; a table that is empty at launch would
+    otherwise be missing downstream (dbt sources, snapshots) until it has one.
+    """
+    missing = [spec for spec in specs if spec.name not in _existing(specs, warehouse)]
+    if not missing:
+        return
+    resources = []
+    for spec in missing:
+        plans = column_plan.plan_columns(engine, spec)
+        resources.append(
+            dlt.resource(
+                [dlt.mark.materialize_table_schema()],
+                name=spec.name,
+                write_disposition="replace",
+                primary_key=list(spec.primary_key),
+                columns=[
+                    dict(plan.hint) for plan in plans.values() if spec.pii.get(plan.name) != "drop"
+                ],
+            )
+        )
+    pipeline.run(resources).raise_on_failed_jobs()
+    for spec in missing:
+        index_keys(spec, warehouse)
+
+
 def _drop_staging(dataset: str, warehouse: sa.Engine) -> None:
     """dlt 1.31's refresh fails on a staging schema without its own _dlt_version table.
 
@@ -262,6 +292,7 @@ def load(
     counts = dict(pipeline.normalize().row_counts)
     info: LoadInfo = pipeline.load(workers=options.load_workers)
     info.raise_on_failed_jobs()
+    _create_empty_tables(pipeline, specs, engine, warehouse)
     for spec in specs:
         index_keys(spec, warehouse)
     load_id = info.loads_ids[-1] if info.loads_ids else ""
