@@ -287,7 +287,8 @@ def load(
         resources,
         workers=max(1, workers),
         loader_file_format="parquet",
-        refresh="drop_resources" if options.full_refresh else None,
+        # Truncate, not drop: dbt views downstream depend on the raw tables.
+        refresh="drop_data" if options.full_refresh else None,
     )
     counts = dict(pipeline.normalize().row_counts)
     info: LoadInfo = pipeline.load(workers=options.load_workers)
