@@ -225,6 +225,18 @@ def _create_empty_tables(
         index_keys(spec, warehouse)
 
 
+def _empty_tables_without_rows(specs: Sequence[TableSpec], warehouse: sa.Engine) -> None:
+    """A full refresh of a source table that has no rows leaves its warehouse table empty.
+
+    dlt truncates a table on refresh only when the extract yielded something for it.
+    """
+    with warehouse.begin() as connection:
+        for spec in specs:
+            connection.connection.cursor().execute(
+                sql.SQL("truncate table {}").format(sql.Identifier(spec.dataset, spec.name))
+            )
+
+
 def _drop_staging(dataset: str, warehouse: sa.Engine) -> None:
     """dlt 1.31's refresh fails on a staging schema without its own _dlt_version table.
 
@@ -277,6 +289,8 @@ def load(
     info: LoadInfo = pipeline.load(workers=options.load_workers)
     info.raise_on_failed_jobs()
     _create_empty_tables(pipeline, specs, engine, warehouse)
+    if options.full_refresh:
+        _empty_tables_without_rows([spec for spec in specs if not counts.get(spec.name)], warehouse)
     for spec in specs:
         index_keys(spec, warehouse)
     load_id = info.loads_ids[-1] if info.loads_ids else ""
