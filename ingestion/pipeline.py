@@ -14,18 +14,18 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import dlt
 import sqlalchemy as sa
 from dlt.common.pipeline import LoadInfo
 from dlt.common.runtime.collector import LogCollector
-from dlt.destinations.impl.postgres.factory import PostgresTypeMapper
 from dlt.sources.sql_database import sql_table
 from psycopg2 import sql
 
 from ingestion import chunked_read, column_plan, pii
 from ingestion.catalog import TableSpec
+from ingestion.destination import ExactPostgresTypeMapper, warehouse_postgres
 from ingestion.settings import WarehouseSettings
 
 log = logging.getLogger(__name__)
@@ -64,23 +64,6 @@ class LoadedTable:
     seconds: float
 
 
-class ExactPostgresTypeMapper(PostgresTypeMapper):
-    """dlt's json becomes jsonb (dlt says json for Parquet), unbounded text stays text."""
-
-    sct_to_unbound_dbt: ClassVar[dict[str, str]] = {
-        **PostgresTypeMapper.sct_to_unbound_dbt,
-        "text": "text",
-        "json": "jsonb",
-    }
-    dbt_to_sct: ClassVar[dict[str, str]] = {**PostgresTypeMapper.dbt_to_sct, "text": "text"}
-
-    def to_destination_type(self, column: Any, table: Any) -> str:  # noqa: ANN401 - dlt's types
-        """The warehouse type of a dlt column."""
-        if column["data_type"] == "json":
-            return "jsonb"
-        return super().to_destination_type(column, table)
-
-
 def pipeline_name(source: str) -> str:
     """The dlt pipeline of one source database."""
     return f"ingestion_{source}"
@@ -91,7 +74,7 @@ def make_pipeline(source: str, dataset: str, options: SyncOptions) -> dlt.Pipeli
     for key, value in DLT_CONFIG.items():
         os.environ.setdefault(key, value)
     warehouse = options.warehouse
-    destination = dlt.destinations.postgres(
+    destination = warehouse_postgres(
         credentials={
             "database": warehouse.database,
             "username": warehouse.user,
@@ -242,6 +225,18 @@ def _create_empty_tables(
         index_keys(spec, warehouse)
 
 
+def _empty_tables_without_rows(specs: Sequence[TableSpec], warehouse: sa.Engine) -> None:
+    """A full refresh of a source table that has no rows leaves its warehouse table empty.
+
+    dlt truncates a table on refresh only when the extract yielded something for it.
+    """
+    with warehouse.begin() as connection:
+        for spec in specs:
+            connection.connection.cursor().execute(
+                sql.SQL("truncate table {}").format(sql.Identifier(spec.dataset, spec.name))
+            )
+
+
 def _drop_staging(dataset: str, warehouse: sa.Engine) -> None:
     """dlt 1.31's refresh fails on a staging schema without its own _dlt_version table.
 
@@ -294,6 +289,8 @@ def load(
     info: LoadInfo = pipeline.load(workers=options.load_workers)
     info.raise_on_failed_jobs()
     _create_empty_tables(pipeline, specs, engine, warehouse)
+    if options.full_refresh:
+        _empty_tables_without_rows([spec for spec in specs if not counts.get(spec.name)], warehouse)
     for spec in specs:
         index_keys(spec, warehouse)
     load_id = info.loads_ids[-1] if info.loads_ids else ""
