@@ -9,6 +9,9 @@ INGESTION := $(BIN)/ingestion
 INSTALLED := $(VENV)/.installed
 # Users created by `make demo`; the benchmark uses its own million.
 SCALE ?= 5000
+# Status histories that production does not keep are recorded after each sync.
+SNAPSHOT := $(INGESTION) dbt snapshot --quiet
+DOCS := $(CURDIR)/dbt_project/target/static_index.html
 
 .PHONY: help install server demo sync build docs test lint bench clean
 
@@ -31,29 +34,31 @@ server: install ## start the embedded server and its standby; write .env if ther
 
 demo: server ## run the whole job on the embedded server: the launch, synced step by step
 	$(INGESTION) demo init --scale $(SCALE)
+	$(INGESTION) dbt run-operation drop_snapshots --quiet
 	$(INGESTION) local standby-wait
 	$(INGESTION) sync --full-refresh
-	$(INGESTION) demo advance --hours 8
-	$(INGESTION) local standby-wait
-	$(INGESTION) sync
-	$(INGESTION) demo advance --hours 16
-	$(INGESTION) local standby-wait
-	$(INGESTION) sync
-	$(INGESTION) demo advance --hours 24
-	$(INGESTION) local standby-wait
-	$(INGESTION) sync
+	$(SNAPSHOT)
+	@for hours in 8 16 24; do \
+		$(INGESTION) demo advance --hours $$hours \
+		&& $(INGESTION) local standby-wait \
+		&& $(INGESTION) sync \
+		&& $(SNAPSHOT) || exit 1; \
+	done
 	$(INGESTION) status
-	$(INGESTION) dbt debug --quiet
+	$(INGESTION) dbt build
+	$(INGESTION) dbt docs generate --static
+	@echo "marts: schema marts of the warehouse (.env); docs: $(DOCS)"
 
-sync: install ## replicate every source into the warehouse once, then reconcile
+sync: install ## replicate every source once, reconcile, then record the snapshots
 	$(INGESTION) sync
+	$(SNAPSHOT)
 
 build: install ## dbt build: run and test every model, snapshot and seed
 	$(INGESTION) dbt build
 
 docs: install ## write the static dbt docs site
 	$(INGESTION) dbt docs generate --static
-	@echo "docs: $(CURDIR)/dbt_project/target/static_index.html"
+	@echo "docs: $(DOCS)"
 
 test: install ## run the tests; they start a PostgreSQL server of their own
 	$(BIN)/pytest

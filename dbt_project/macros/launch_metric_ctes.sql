@@ -1,0 +1,103 @@
+{#
+    The CTEs that compute the launch metrics per UTC `datepart` (day or hour)
+    from `events` (int_launch_events' columns) and `legacy_users` (one row,
+    column legacy_users). The last CTE, `launch_metrics`, has one row per
+    period from the go-live period to the last period with a counted event,
+    or to `max_periods` periods after go-live at most. The model that calls
+    it continues the WITH chain after it.
+#}
+{% macro launch_metric_ctes(events, legacy_users, datepart, max_periods=none) %}
+counted_events as (
+    select
+        event_type,
+        user_id,
+        cards,
+        event_at,
+        {{ utc_period(datepart, 'event_at') }} as period
+    from {{ events }}
+    where not is_internal_user
+),
+
+last_event as (
+    select
+        {%- if max_periods %}
+        least(
+            max(event_at),
+            {{ dbt.dateadd(
+                'hour' if datepart == 'hour' else 'day',
+                max_periods - 1,
+                utc_timestamp(var('go_live_at'))
+            ) }}
+        ) as last_event_at
+        {%- else %}
+        max(event_at) as last_event_at
+        {%- endif %}
+    from counted_events
+),
+
+spine as (
+    select {{ utc_period(datepart, 'launch_spine.period_start') }} as period
+    from (
+        {{ launch_spine(datepart, '(select last_event_at from last_event)') }}
+    ) as launch_spine
+),
+
+metrics_by_period as (
+    select
+        period,
+        sum(case when event_type = 'signup' then 1 else 0 end)
+            as new_signups,
+        sum(case when event_type = 'legacy_conversion' then 1 else 0 end)
+            as legacy_conversions,
+        sum(case when event_type = 'submission_created' then 1 else 0 end)
+            as submissions_created,
+        sum(case when event_type = 'submission_created' then cards else 0 end)
+            as cards_submitted,
+        sum(case when event_type = 'vault_item_requested' then 1 else 0 end)
+            as vault_items_requested,
+        sum(case when event_type = 'vault_item_stored' then 1 else 0 end)
+            as vault_items_stored,
+        count(
+            distinct case
+                when event_type = 'collection_item_added' then user_id
+            end
+        ) as collection_active_users
+    from counted_events
+    group by 1
+),
+
+conversions_before_spine as (
+    select count(*) as legacy_conversions
+    from counted_events
+    where
+        event_type = 'legacy_conversion'
+        and period < (select min(spine.period) from spine)
+),
+
+launch_metrics as (
+    select
+        spine.period,
+        coalesce(metrics_by_period.new_signups, 0) as new_signups,
+        coalesce(metrics_by_period.legacy_conversions, 0)
+            as legacy_conversions,
+        conversions_before_spine.legacy_conversions
+        + sum(coalesce(metrics_by_period.legacy_conversions, 0)) over (
+            order by spine.period rows unbounded preceding
+        ) as cumulative_legacy_conversions,
+        {{ legacy_users }}.legacy_users,
+        coalesce(metrics_by_period.submissions_created, 0)
+            as submissions_created,
+        coalesce(metrics_by_period.cards_submitted, 0) as cards_submitted,
+        coalesce(metrics_by_period.vault_items_requested, 0)
+            as vault_items_requested,
+        coalesce(metrics_by_period.vault_items_stored, 0)
+            as vault_items_stored,
+        coalesce(metrics_by_period.collection_active_users, 0)
+            as collection_active_users
+    from spine
+    cross join conversions_before_spine
+    cross join {{ legacy_users }}
+    left join metrics_by_period
+        on spine.period = metrics_by_period.period
+)
+{% endmacro %}

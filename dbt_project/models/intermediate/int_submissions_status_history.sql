@@ -1,0 +1,62 @@
+{#
+    The changelog records every change since a submission's creation, so this
+    history is complete from the start. A soft- or hard-deleted submission's
+    last interval ends when it was deleted (or when its removal was noticed).
+#}
+with
+
+submission_status_events as (
+    select
+        status_event_id,
+        submission_id,
+        to_status,
+        changed_at
+    from {{ ref('stg_grading__submission_status_events') }}
+),
+
+submissions as (
+    select
+        submission_id,
+        deleted_at,
+        deletion_noticed_at
+    from {{ ref('stg_grading__submissions') }}
+),
+
+status_changes as (
+    select
+        submission_status_events.status_event_id,
+        submission_status_events.submission_id,
+        submission_status_events.to_status,
+        submission_status_events.changed_at,
+        coalesce(
+            submissions.deleted_at, submissions.deletion_noticed_at
+        ) as ended_at
+    from submission_status_events
+    inner join submissions
+        on submission_status_events.submission_id = submissions.submission_id
+),
+
+intervals as (
+    select *
+    from {{ status_intervals(
+        'status_changes',
+        entity_id='submission_id',
+        status='to_status',
+        changed_at='changed_at',
+        order_by='status_event_id',
+        ended_at='ended_at'
+    ) }} as submission_intervals
+),
+
+final as (
+    select
+        entity_id as submission_id,
+        status,
+        valid_from,
+        valid_to,
+        hours_in_status,
+        is_current
+    from intervals
+)
+
+select * from final

@@ -1,0 +1,54 @@
+{#
+    Only intervals that ended by a change of status count: a current one has
+    not ended, and one ended by a deletion ends when the sync noticed it, not
+    when it happened.
+#}
+with
+
+status_history as (
+    select
+        entity_type,
+        entity_id,
+        status,
+        valid_from,
+        hours_in_status
+    from {{ ref('fct_status_history') }}
+),
+
+ended_by_a_change as (
+    select
+        entity_type,
+        entity_id,
+        status,
+        hours_in_status,
+        lead(status) over (
+            partition by entity_type, entity_id order by valid_from
+        ) as next_status
+    from status_history
+),
+
+time_in_status as (
+    select
+        entity_type,
+        status,
+        count(distinct entity_id) as entities,
+        {{ percentile('hours_in_status', 0.5) }} as median_hours,
+        {{ percentile('hours_in_status', 0.9) }} as p90_hours
+    from ended_by_a_change
+    where next_status is not null
+    group by 1, 2
+),
+
+final as (
+    select
+        entity_type,
+        status,
+        cast(entities as {{ dbt.type_bigint() }}) as entities,
+        cast(round(cast(median_hours as numeric), 2) as numeric(14, 2))
+            as median_hours,
+        cast(round(cast(p90_hours as numeric), 2) as numeric(14, 2))
+            as p90_hours
+    from time_in_status
+)
+
+select * from final

@@ -1,0 +1,32 @@
+with
+
+submission_status_events as (
+    select * from {{ source('grading', 'submission_status_events') }}
+),
+
+submission_statuses as (
+    select
+        code,
+        name
+    from {{ source('grading', 'submission_statuses') }}
+),
+
+renamed as (
+    select
+        submission_status_events.id as status_event_id,
+        submission_status_events.submission_id,
+        submission_status_events.from_status as from_status_code,
+        from_statuses.name as from_status,
+        submission_status_events.to_status as to_status_code,
+        to_statuses.name as to_status,
+        submission_status_events.changed_at,
+        submission_status_events._ingestion_deleted_at is not null
+            as is_deleted
+    from submission_status_events
+    left join submission_statuses as from_statuses
+        on submission_status_events.from_status = from_statuses.code
+    left join submission_statuses as to_statuses
+        on submission_status_events.to_status = to_statuses.code
+)
+
+select * from renamed

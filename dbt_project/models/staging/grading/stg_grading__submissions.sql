@@ -1,0 +1,40 @@
+with
+
+submissions as (
+    select * from {{ source('grading', 'submissions') }}
+),
+
+submission_statuses as (
+    select
+        code,
+        name
+    from {{ source('grading', 'submission_statuses') }}
+),
+
+renamed as (
+    select
+        submissions.id as submission_id,
+        submissions.user_id,
+        submissions.service_level_id,
+        submissions.status_code,
+        submission_statuses.name as status,
+        submissions.card_count,
+        submissions.declared_value_usd,
+        -- flags
+        submissions.deleted_at is not null as is_soft_deleted,
+        submissions._ingestion_deleted_at is not null as is_hard_deleted,
+        submissions.deleted_at is not null
+        or submissions._ingestion_deleted_at is not null as is_deleted,
+        -- timestamps
+        {{ to_utc('submissions.submitted_at', var('grading_local_tz')) }}
+            as submitted_at,
+        submissions.created_at,
+        submissions.updated_at,
+        submissions.deleted_at,
+        submissions._ingestion_deleted_at as deletion_noticed_at
+    from submissions
+    left join submission_statuses
+        on submissions.status_code = submission_statuses.code
+)
+
+select * from renamed
