@@ -71,8 +71,9 @@ def proposal(profile: Profile, source: str) -> CommentedMap:
     document = CommentedMap()
     document["sources"] = CommentedSeq([entry])
     document.yaml_set_start_comment(
-        f"Proposed by `ingestion profile` on {profile.generated_at}. Write the descriptions;"
-        "\ncomments say what the profile saw. Merging a new proposal keeps what you wrote."
+        f"Proposed by `ingestion profile` on {profile.generated_at}.\n"
+        "Write the descriptions; comments say what the profile saw.\n"
+        "Merging a later proposal adds to this file and keeps what you wrote."
     )
     return document
 
@@ -128,9 +129,7 @@ def _column(profile: Profile, table: TableProfile, column: ColumnProfile) -> Com
     entry["name"] = column.name
     hashed = column.name in table.pii_hashed
     entry["description"] = (
-        "Salted SHA-256 of the production value (PII: the value never reaches the warehouse)."
-        if hashed
-        else PLACEHOLDER
+        "Salted SHA-256 of the production value (PII)." if hashed else PLACEHOLDER
     )
     entry["data_type"] = "text" if hashed else column.data_type
     tests = _tests(profile, table, column)
@@ -218,10 +217,7 @@ def _typed(values: Sequence[str], quote: bool) -> list:
 def _domain_column(column: str) -> CommentedMap:
     entry = CommentedMap()
     entry["name"] = f"{column}_domain"
-    entry["description"] = (
-        f"The part of {column} after its last @, kept in clear so that test and internal"
-        " accounts stay recognisable."
-    )
+    entry["description"] = f"The part of {column} after its last @, in clear."
     entry["data_type"] = "text"
     return entry
 
@@ -229,9 +225,7 @@ def _domain_column(column: str) -> CommentedMap:
 def _deleted_column() -> CommentedMap:
     entry = CommentedMap()
     entry["name"] = DELETED_AT
-    entry["description"] = (
-        "When a sync found the row hard-deleted in production; null while it exists there."
-    )
+    entry["description"] = "When a sync found the row deleted in production."
     entry["data_type"] = "timestamp with time zone"
     return entry
 

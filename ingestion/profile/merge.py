@@ -97,10 +97,18 @@ def _named(entries: MutableSequence, name: str) -> CommentedMap | None:
 def _missing_keys(
     target: MutableMapping, proposed: MutableMapping, skip: tuple[str, ...], where: str, added: list
 ) -> None:
-    for key, value in proposed.items():
-        if key not in skip and key not in target:
+    order = list(proposed)
+    for index, (key, value) in enumerate(proposed.items()):
+        if key in skip or key in target:
+            continue
+        # Right after the keys that come before it in the proposal, as a person expects.
+        before = [k for k in order[:index] if k in target]
+        position = list(target).index(before[-1]) + 1 if before else 0
+        if isinstance(target, CommentedMap):
+            target.insert(position, key, value)
+        else:
             target[key] = value
-            added.append(f"{key} of {where}")
+        added.append(f"{key} of {where}")
 
 
 def _missing_tests(

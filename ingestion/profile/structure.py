@@ -30,8 +30,9 @@ MAIN_TIMESTAMP_NAMES = (
 )
 NOT_MAIN_TIMESTAMPS = ("updated_at", "deleted_at", "modified_at")
 UPDATED_AT = "updated_at"
-# The planner's own estimate: rows per page at the last ANALYZE times the pages now, so
-# that a table grown since is not taken for small. NULL when unknown (never analyzed).
+# The planner's estimate from the last ANALYZE (autovacuum keeps it fresh), read from the
+# catalog only: pg_relation_size would wait behind a DDL lock on any table of the schema.
+# NULL when never analyzed; such a table is counted before it is profiled.
 _ESTIMATES = sa.text(
     "select pg_class.relname as name,"
     " case"
@@ -39,12 +40,7 @@ _ESTIMATES = sa.text(
     "     from pg_catalog.pg_inherits"
     "     inner join pg_catalog.pg_class as child on child.oid = pg_inherits.inhrelid"
     "     where pg_inherits.inhparent = pg_class.oid and child.reltuples >= 0)"
-    "   when pg_class.reltuples < 0 then null"
-    "   when pg_class.relpages = 0 then"
-    "     case when pg_relation_size(pg_class.oid) = 0 then 0 end"
-    "   else cast(pg_class.reltuples / pg_class.relpages"
-    "     * (pg_relation_size(pg_class.oid)"
-    "       / cast(current_setting('block_size') as integer)) as bigint)"
+    "   when pg_class.reltuples >= 0 then cast(pg_class.reltuples as bigint)"
     " end as estimated_rows"
     " from pg_catalog.pg_class"
     " inner join pg_catalog.pg_namespace on pg_namespace.oid = pg_class.relnamespace"
