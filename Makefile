@@ -10,7 +10,7 @@ INSTALLED := $(VENV)/.installed
 # Users created by `make demo`; the benchmark uses its own million.
 SCALE ?= 5000
 
-.PHONY: help install server demo sync build docs test lint bench clean
+.PHONY: help install server demo sync profile build docs test lint bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) \
@@ -48,6 +48,9 @@ demo: server ## run the whole job on the embedded server: the launch, synced ste
 sync: install ## replicate every source into the warehouse once, then reconcile
 	$(INGESTION) sync
 
+profile: install ## profile the sources into .local/profile (reports, JSON, dbt sources proposal)
+	$(INGESTION) profile
+
 build: install ## dbt build: run and test every model, snapshot and seed
 	$(INGESTION) dbt build
 
@@ -66,6 +69,7 @@ lint: install ## ruff and sqlfluff (sqlfluff's dbt templater reads the settings)
 bench: install ## print speed figures against references measured in the same run
 	$(BIN)/python -m tests.bench.bench_demo
 	$(BIN)/python -m tests.bench.bench_sync
+	$(BIN)/python -m tests.bench.bench_profile
 
 clean: ## stop the embedded server and delete it, dbt's output and caches (keeps .env, .venv)
 	-[ -x $(INGESTION) ] && $(INGESTION) local standby-stop

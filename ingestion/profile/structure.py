@@ -30,9 +30,10 @@ MAIN_TIMESTAMP_NAMES = (
 )
 NOT_MAIN_TIMESTAMPS = ("updated_at", "deleted_at", "modified_at")
 UPDATED_AT = "updated_at"
-# The planner's estimate from the last ANALYZE (autovacuum keeps it fresh), read from the
-# catalog only: pg_relation_size would wait behind a DDL lock on any table of the schema.
-# NULL when never analyzed; such a table is counted before it is profiled.
+# The planner's estimate from the last ANALYZE, or the live rows the statistics system
+# counted since if more (a table analyzed while empty may have grown since). Read from
+# the catalog only: pg_relation_size would wait behind a DDL lock on any table of the
+# schema. NULL when unknown (never analyzed); such a table is counted before profiling.
 _ESTIMATES = sa.text(
     "select pg_class.relname as name,"
     " case"
@@ -40,7 +41,10 @@ _ESTIMATES = sa.text(
     "     from pg_catalog.pg_inherits"
     "     inner join pg_catalog.pg_class as child on child.oid = pg_inherits.inhrelid"
     "     where pg_inherits.inhparent = pg_class.oid and child.reltuples >= 0)"
-    "   when pg_class.reltuples >= 0 then cast(pg_class.reltuples as bigint)"
+    "   when pg_class.reltuples < 0 then null"
+    "   when pg_class.relpages = 0 and pg_stat_get_live_tuples(pg_class.oid) = 0 then null"
+    "   else cast(greatest(pg_class.reltuples, pg_stat_get_live_tuples(pg_class.oid))"
+    "     as bigint)"
     " end as estimated_rows"
     " from pg_catalog.pg_class"
     " inner join pg_catalog.pg_namespace on pg_namespace.oid = pg_class.relnamespace"

@@ -21,6 +21,9 @@ from ingestion.profile.records import ColumnProfile, JsonShape, TableProfile, Va
 from ingestion.profile.session import QueryLog
 from ingestion.profile.structure import UPDATED_AT, ColumnInfo, TableInfo
 
+# Most frequent values are looked for where values repeat: at most this share distinct.
+REPEATED_SHARE = 0.5
+
 
 @dataclass(frozen=True)
 class TableRequest:
@@ -178,8 +181,11 @@ def _top_values(
                     (column.name, "domains", frequencies.email_domain(rows.c[column.name]))
                 )
             continue
-        if column_stats_of["distinct"] == column_stats_of["non_null"]:
-            continue  # every value once: nothing is frequent
+        distinct, non_null = column_stats_of["distinct"], column_stats_of["non_null"]
+        if distinct is None or (
+            distinct > inference.TOP_VALUES and distinct > non_null * REPEATED_SHARE
+        ):
+            continue  # most values occur once: nothing is frequent, and grouping is costly
         wanted.append((column.name, "values", rows.c[column.name]))
     if not wanted:
         return {}
