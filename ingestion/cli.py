@@ -149,6 +149,8 @@ def _profile(args: argparse.Namespace) -> int:
     from ingestion.profile import outputs, profiler
     from ingestion.source_session import SessionLimits
 
+    if args.table and len(args.source or ()) != 1:
+        raise IngestionError("--table needs exactly one --source: name the database it is in")
     catalog = load_catalog()
     chosen = args.source or list(catalog.sources)
     urls = {}

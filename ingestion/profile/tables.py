@@ -142,7 +142,19 @@ def failed_table(info: TableInfo, error: str, request: TableRequest) -> TablePro
         primary_key=info.primary_key,
         key_is_unique=None,
         unique_key=None,
-        columns=(),
+        columns=tuple(
+            ColumnProfile(
+                name=column.name,
+                data_type=column.data_type,
+                kind=column.kind,
+                nullable=column.nullable,
+                logical_type="not profiled",
+                rows_read=0,
+                non_null=0,
+                distinct=None,
+            )
+            for column in info.columns
+        ),
         main_timestamp=info.main_timestamp,
         monthly=(),
         has_updated_at=info.column(UPDATED_AT) is not None,

@@ -139,6 +139,7 @@ def test_a_table_past_the_statement_timeout_is_reported_and_the_rest_profiled(
     assert "table locked" in locked.error
     assert [f.table for f in profile.findings if f.kind == "not_profiled"] == ["locked"]
     assert profile.table("odd", "readings").error is None
+    assert [column.name for column in locked.columns] == ["id", "label"]
 
 
 def test_cli_profile_exits_non_zero_naming_the_table_it_could_not_profile(
@@ -162,3 +163,12 @@ def test_cli_profile_exits_non_zero_naming_the_table_it_could_not_profile(
     assert "ingestion: not profiled: odd.locked" in result.stderr
     assert (tmp_path / "out" / "report.html").is_file()
     assert "no_primary_key odd.readings" in result.stdout
+
+
+def test_cli_profile_table_needs_one_source(tmp_path: Path) -> None:
+    result = run_cli("profile", "--table", "readings", cwd=tmp_path)
+
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        "ingestion: --table needs exactly one --source: name the database it is in"
+    )
