@@ -142,6 +142,58 @@ def _status(args: argparse.Namespace) -> int:
     return 1 if any(row.status != "ok" for row in rows) else 0
 
 
+def _profile(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from ingestion.catalog import load_catalog
+    from ingestion.profile import outputs, profiler
+    from ingestion.source_session import SessionLimits
+
+    if args.table and len(args.source or ()) != 1:
+        raise IngestionError("--table needs exactly one --source: name the database it is in")
+    catalog = load_catalog()
+    chosen = args.source or list(catalog.sources)
+    urls = {}
+    for source in catalog.sources:
+        try:
+            urls[source] = settings.source_url(source)
+        except IngestionError:
+            if source in chosen:
+                raise
+    limits = replace(
+        SessionLimits.from_settings(),
+        statement_timeout_seconds=settings.profile_statement_timeout_seconds(),
+    )
+    request = profiler.ProfileRequest(
+        catalog=catalog,
+        urls=urls,
+        limits=limits,
+        sample_rows=settings.profile_sample_rows(),
+        sources=tuple(args.source or ()),
+        tables=tuple(args.table or ()),
+    )
+    profile = profiler.run(request)
+    for finding in profile.findings:
+        where = ".".join(part for part in (finding.source, finding.table, finding.column) if part)
+        print(f"{finding.kind} {where}: {finding.message}")
+    for path in outputs.write(profile, args.output):
+        print(f"wrote {path}")
+    if args.merge_into:
+        for path, added in outputs.merge_into(profile, args.merge_into).items():
+            print(f"merged into {path}: {'; '.join(added) if added else 'nothing new'}")
+    longest = profile.longest_query
+    if longest:
+        print(
+            f"{len(profile.queries)} queries, the slowest {longest.seconds:.2f} s"
+            f" ({longest.source}.{longest.table}: {longest.label})"
+        )
+    failed = [table.qualified for table in profile.tables if table.error]
+    if failed:
+        print(f"ingestion: not profiled: {', '.join(failed)} (see the report)", file=sys.stderr)
+        return 1
+    return 0
+
+
 def _tool(args: argparse.Namespace) -> int:
     return dbt_runner.run(args.command, args.arguments, Path.cwd())
 
@@ -215,6 +267,32 @@ def _parser() -> argparse.ArgumentParser:
     step.add_argument("--to", type=_timestamp, help="ISO timestamp with a zone to move to")
     demo_actions.add_parser("status", help="print the simulated clock")
 
+    profile = commands.add_parser(
+        "profile",
+        help="profile the sources: sizes, keys, types, suspicious values, references",
+        description="Profile source tables through read-only sessions (large tables sampled,"
+        " every query under PROFILE_STATEMENT_TIMEOUT_SECONDS) and write a Markdown and an"
+        " HTML report, JSON, an ER diagram docs block and a dbt sources proposal per source.",
+    )
+    profile.add_argument(
+        "--source", action="append", help="only this source (repeatable; default: all)"
+    )
+    profile.add_argument(
+        "--table", action="append", help="only this table or glob of --source (repeatable)"
+    )
+    profile.add_argument(
+        "--output",
+        type=Path,
+        default=Path(".local/profile"),
+        help="folder for the reports and proposals (default .local/profile)",
+    )
+    profile.add_argument(
+        "--merge-into",
+        type=Path,
+        help="also merge each proposal into <folder>/<source>/_<source>__sources.yml, adding"
+        " only what is missing (e.g. dbt_project/models/staging)",
+    )
+
     for tool in WRAPPED_TOOLS:
         wrapped = commands.add_parser(
             tool, help=f"run {tool} in this project with the settings from the environment and .env"
@@ -228,6 +306,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "sync": _sync,
     "status": _status,
     "demo": _demo,
+    "profile": _profile,
     "dbt": _tool,
     "sqlfluff": _tool,
 }
