@@ -314,3 +314,12 @@ def local_standby() -> LocalStandbySettings:
         ),
         hot_standby_feedback=_read("LOCAL_PG_STANDBY_HOT_STANDBY_FEEDBACK", _on_off, default="off"),
     )
+
+
+# --- Dataset versions (`ingestion dataset`) ---
+DEFAULT_DATASETS_URL = ".local/datasets"
+
+
+def datasets_url() -> str:
+    """Where dataset versions are stored: a folder or an fsspec URL (DATASETS_URL)."""
+    return _read("DATASETS_URL", _text, default=DEFAULT_DATASETS_URL) or DEFAULT_DATASETS_URL
