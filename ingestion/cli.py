@@ -169,8 +169,8 @@ def _dataset(args: argparse.Namespace) -> int:
         return _dataset_list(target, args.name)
     elif args.action == "show":
         ref = dataset_refs.parse(args.ref)
+        dataset_read.manifest(target, ref)  # a missing or unreadable one is an error
         print(dataset_store.read_bytes(target, ref, dataset_store.MANIFEST).decode(), end="")
-        dataset_read.manifest(target, ref)
     elif args.action == "verify":
         checked = dataset_verify.verify(target, dataset_refs.parse(args.ref))
         print(

@@ -85,7 +85,7 @@ def _plain(table: pa.Table) -> pa.Table:
     """Extension columns (JSON) as their storage, which joins and comparisons understand."""
     columns = []
     for column in table.columns:
-        if isinstance(column.type, pa.ExtensionType):
+        if isinstance(column.type, pa.BaseExtensionType):
             column = pa.chunked_array(
                 [chunk.storage for chunk in column.chunks], column.type.storage_type
             )

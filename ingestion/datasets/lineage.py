@@ -1,9 +1,17 @@
 """Which ingestion loads a dataset's rows came from, read in the export's own snapshot.
 
-dlt stamps every row it loads with `_dlt_load_id`, and records each load in its dataset's
-`_dlt_loads`; `ingestion.table_syncs` records the sync that produced it. The relations a
-query reads come from its plan (views are expanded there down to their tables), and dbt
-models built as tables are followed up to their sources through the dbt manifest.
+The relations a query reads come from its plan (views are expanded there down to their
+tables), and dbt models built as tables are followed up to their sources through the
+dbt manifest. For each table that ingestion loads:
+
+- row level, where the table has dlt's `_dlt_load_id` column (dlt adds it to Arrow
+  loads with `NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_LOAD_ID=true`): the distinct load
+  ids of the rows it holds in the snapshot, with how many rows each;
+- table level otherwise: every load that `ingestion.table_syncs` says wrote rows into it
+  or marked deletes in it, with the rows it wrote (a superset of the loads whose rows are
+  still there).
+
+Load times come from the dataset's `_dlt_loads`, sync times from `ingestion.table_syncs`.
 """
 
 from __future__ import annotations
@@ -31,6 +39,9 @@ class Load:
 
     relation: str
     load_id: str
+    # "row": `rows` of the table carry this load id in the snapshot; "table": the sync
+    # log says this load wrote `rows` rows into the table.
+    granularity: str
     rows: int
     # When dlt finished the load (_dlt_loads.inserted_at) and when the sync that made it
     # finished (ingestion.table_syncs.finished_at); None where the warehouse has no record.
@@ -106,30 +117,70 @@ def _sync_times(cursor: extensions.cursor, table: str, load_ids: list[str]) -> d
     return {load_id: _printed(moment) for load_id, moment in cursor.fetchall()}
 
 
+def _row_level(cursor: extensions.cursor, relation: Relation) -> list[Load]:
+    cursor.execute(
+        sql.SQL("select {0}, count(*) from {1} where {0} is not null group by 1 order by 1").format(
+            sql.Identifier(LOAD_ID_COLUMN), sql.Identifier(relation.schema, relation.name)
+        )
+    )
+    counts = dict(cursor.fetchall())
+    loaded = _load_times(cursor, relation.schema, list(counts))
+    synced = _sync_times(cursor, relation.name, list(counts))
+    return [
+        Load(
+            relation=str(relation),
+            load_id=load_id,
+            granularity="row",
+            rows=rows,
+            loaded_at=loaded.get(load_id),
+            synced_at=synced.get(load_id),
+        )
+        for load_id, rows in counts.items()
+    ]
+
+
+def _table_level(cursor: extensions.cursor, relation: Relation) -> list[Load]:
+    if not (
+        _exists(cursor, LOG_SCHEMA, LOG_TABLE) and _exists(cursor, relation.schema, LOADS_TABLE)
+    ):
+        return []
+    # A load id is unique to its dlt pipeline, whose loads are listed in the relation's
+    # own schema: that ties the sync log's table name to this schema.
+    cursor.execute(
+        sql.SQL(
+            "select syncs.load_id, max(syncs.rows_written), max(loads.inserted_at),"
+            " max(syncs.finished_at)"
+            " from {syncs} as syncs inner join {loads} as loads"
+            " on loads.load_id = syncs.load_id"
+            " where syncs.table_name = %s and syncs.status <> 'failed'"
+            " and (syncs.rows_written > 0 or syncs.deletes_found > 0)"
+            " group by 1 order by 1"
+        ).format(
+            syncs=sql.Identifier(LOG_SCHEMA, LOG_TABLE),
+            loads=sql.Identifier(relation.schema, LOADS_TABLE),
+        ),
+        (relation.name,),
+    )
+    return [
+        Load(
+            relation=str(relation),
+            load_id=load_id,
+            granularity="table",
+            rows=rows,
+            loaded_at=_printed(loaded_at),
+            synced_at=_printed(synced_at),
+        )
+        for load_id, rows, loaded_at, synced_at in cursor.fetchall()
+    ]
+
+
 def loads_behind(connection: extensions.connection, relations: Iterable[Relation]) -> list[Load]:
-    """Every load whose rows are in the given relations now, with its row count and times."""
+    """Every ingestion load behind the given relations, with its row count and times."""
     loads = []
     with connection.cursor() as cursor:
         for relation in sorted(set(relations), key=str):
-            if not _has_column(cursor, relation, LOAD_ID_COLUMN):
-                continue
-            cursor.execute(
-                sql.SQL("select {0}, count(*) from {1} group by 1 order by 1").format(
-                    sql.Identifier(LOAD_ID_COLUMN), sql.Identifier(relation.schema, relation.name)
-                )
-            )
-            counts = dict(cursor.fetchall())
-            load_ids = [load_id for load_id in counts if load_id is not None]
-            loaded = _load_times(cursor, relation.schema, load_ids)
-            synced = _sync_times(cursor, relation.name, load_ids)
-            loads.extend(
-                Load(
-                    relation=str(relation),
-                    load_id=load_id,
-                    rows=counts[load_id],
-                    loaded_at=loaded.get(load_id),
-                    synced_at=synced.get(load_id),
-                )
-                for load_id in load_ids
-            )
+            if _has_column(cursor, relation, LOAD_ID_COLUMN):
+                loads.extend(_row_level(cursor, relation))
+            else:
+                loads.extend(_table_level(cursor, relation))
     return loads

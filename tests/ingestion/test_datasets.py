@@ -343,3 +343,44 @@ def test_an_object_store_gets_the_manifest_last_and_refuses_a_taken_version(
     assert verify.problems(target, DatasetRef("items", "v1"))[1] == []
     assert datasets.load("items", "v1", url=url, check=True)["id"].to_pylist() == [1, 2, 3, 4]
     assert len(target.fs.ls(target.folder(DatasetRef("items", "v1")))) == 2
+
+
+def test_cli_lists_shows_and_diffs_versions(warehouse: Warehouse) -> None:
+    warehouse.run(
+        "create table shop.items as"
+        " select g as id, 'item ' || g as title, g * 1.5 as price from generate_series(1, 5) as g"
+    )
+    assert (
+        warehouse.cli("create", "items", "--version", "v1", "--query", "table shop.items")[0] == 0
+    )
+    warehouse.run(
+        "delete from shop.items where id = 1; update shop.items set title = 'new' where id = 3;"
+        " insert into shop.items values (9, 'nine', 2.5);"
+        " alter table shop.items add column is_sold boolean"
+    )
+    query = "select * from shop.items order by id"
+    assert warehouse.cli("create", "items", "--version", "v2", "--query", query)[0] == 0
+
+    listed = warehouse.cli("list")
+    shown = warehouse.cli("show", "items@v2")
+    compared = warehouse.cli("diff", "items@v1", "items@v2", "--key", "id")
+    missing = warehouse.cli("show", "items@v3")
+
+    assert listed[0] == 0
+    assert [line.split()[0] for line in listed[1].splitlines()] == ["items@v1", "items@v2"]
+    assert shown[0] == 0
+    assert json.loads(shown[1])["query"] == query
+    assert compared[0] == 0
+    assert compared[1].splitlines() == [
+        "items@v1 -> items@v2 (key id)",
+        "  column added:   is_sold boolean",
+        "  rows added: 1: 9",
+        "  rows removed: 1: 1",
+        "  rows changed: 1: 3",
+        "  changed columns: title 1",
+    ]
+    assert missing[0] == 1
+    assert missing[2].strip() == (
+        f"ingestion: dataset items@v3 does not exist in {warehouse.datasets_url}"
+        " (its versions: v1, v2)"
+    )
