@@ -66,6 +66,7 @@ lint: install ## ruff and sqlfluff (sqlfluff's dbt templater reads the settings)
 bench: install ## print speed figures against references measured in the same run
 	$(BIN)/python -m tests.bench.bench_demo
 	$(BIN)/python -m tests.bench.bench_sync
+	$(BIN)/python -m tests.bench.bench_dataset
 
 clean: ## stop the embedded server and delete it, dbt's output and caches (keeps .env, .venv)
 	-[ -x $(INGESTION) ] && $(INGESTION) local standby-stop

@@ -104,6 +104,8 @@ def model_id(project: DbtProject, model: str) -> str:
         )
     if len(found) > 1:
         raise IngestionError(f"dbt model {model!r} is ambiguous: use one of {', '.join(found)}")
+    if nodes[found[0]].get("config", {}).get("materialized") == "ephemeral":
+        raise IngestionError(f"dbt model {model!r} is ephemeral: it has no relation to export")
     return found[0]
 
 

@@ -121,7 +121,7 @@ class _HashingSink(io.RawIOBase):
 def _describe(connection: extensions.connection, query: sql.Composable) -> list[columns.ColumnPlan]:
     """The result's columns, from planning the query without running it."""
     with connection.cursor() as cursor:
-        cursor.execute(sql.SQL("select * from ({}) as described limit 0").format(query))
+        cursor.execute(sql.SQL("select * from (\n{}\n) as described limit 0").format(query))
         description = cursor.description
         oids = sorted({column.type_code for column in description})
         cursor.execute(
