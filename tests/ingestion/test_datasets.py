@@ -192,7 +192,10 @@ def test_create_verify_load_round_trips_values_and_types(warehouse: Warehouse) -
 
 def test_pandas_keeps_integers_booleans_and_missing_values(warehouse: Warehouse) -> None:
     warehouse.run(TYPES_SQL)
-    warehouse.create("orders", "select id, quantity, is_paid, amount, placed_at from shop.orders")
+    warehouse.create(
+        "orders",
+        "select id, quantity, is_paid, amount, placed_at from shop.orders order by id -- a comment",
+    )
 
     frame = datasets.load("orders", datasets.versions("orders")[0], as_="pandas")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -223,6 +224,29 @@ def test_manifest_names_the_loads_the_exported_rows_came_from(
     assert datasets.manifest("current", "v1").key == ("vault_item_id",)
 
 
+def _model_rows_round_trip(launch: Launch, name: str, version: str) -> None:
+    """The dataset holds the model's rows with equal values (card: jsonb as JSON text)."""
+    loaded = datasets.load(name, version).to_pylist()
+    exported = sorted(
+        (
+            *(row[column] for column in ("vault_item_id", *MODEL_COLUMNS[:3])),
+            json.loads(row["card"]),
+            *(row[column] for column in MODEL_COLUMNS[4:]),
+        )
+        for row in loaded
+    )
+    with launch.warehouse.connect() as connection:
+        cursor = connection.connection.cursor()
+        cursor.execute("set timezone = 'UTC'")
+        cursor.execute("select * from analytics.vault_items_current order by 1")
+        expected = [tuple(row) for row in cursor.fetchall()]
+    assert exported == expected
+    assert [field.name for field in datasets.load(name, version).schema] == [
+        "vault_item_id",
+        *MODEL_COLUMNS,
+    ]
+
+
 def test_diff_after_advance_and_sync_reports_what_changed_in_the_source(launch: Launch) -> None:
     simulator.advance(launch.demo, hours=12)
     launch.sync_and_build()
@@ -232,6 +256,7 @@ def test_diff_after_advance_and_sync_reports_what_changed_in_the_source(launch: 
     launch.sync_and_build()
     launch.create("current", "after", model="vault_items_current")
     after = launch.source_vault_items()
+    _model_rows_round_trip(launch, "current", "after")
 
     found = diff.diff(
         store.open_store(settings.datasets_url()),
