@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import posixpath
+import re
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -98,11 +99,18 @@ def names(store: Store) -> list[str]:
     )
 
 
+def _natural(version: str) -> list[tuple[int, int | str]]:
+    """Sort key that puts 2026-06-01.2 before 2026-06-01.10."""
+    return [(0, int(part)) if part.isdigit() else (1, part) for part in re.split(r"(\d+)", version)]
+
+
 def versions(store: Store, name: str) -> list[str]:
-    """The published versions of one dataset, sorted by name."""
+    """The published versions of one dataset, in natural order (…, v2, v10)."""
     found = store.fs.glob(posixpath.join(store.root, name, "*", MANIFEST))
     folders = (posixpath.basename(posixpath.dirname(path)) for path in found)
-    return sorted(folder for folder in folders if not folder.startswith(STAGING_PREFIX))
+    return sorted(
+        (folder for folder in folders if not folder.startswith(STAGING_PREFIX)), key=_natural
+    )
 
 
 def taken_versions(store: Store, name: str) -> set[str]:
