@@ -75,6 +75,7 @@ bench: install ## print speed figures against references measured in the same ru
 	$(BIN)/python -m tests.bench.bench_demo
 	$(BIN)/python -m tests.bench.bench_sync
 	$(BIN)/python -m tests.bench.bench_profile
+	$(BIN)/python -m tests.bench.bench_dataset
 
 clean: ## stop the embedded server and delete it, dbt's output and caches (keeps .env, .venv)
 	-[ -x $(INGESTION) ] && $(INGESTION) local standby-stop

@@ -342,3 +342,12 @@ def profile_statement_timeout_seconds() -> float:
 def profile_sample_rows() -> int:
     """Tables estimated larger than this are profiled on a sample of about as many rows."""
     return _read("PROFILE_SAMPLE_ROWS", _sample_rows, default=str(DEFAULT_PROFILE_SAMPLE_ROWS))
+
+
+# --- Dataset versions (`ingestion dataset`) ---
+DEFAULT_DATASETS_URL = ".local/datasets"
+
+
+def datasets_url() -> str:
+    """Where dataset versions are stored: a folder or an fsspec URL (DATASETS_URL)."""
+    return _read("DATASETS_URL", _text, default=DEFAULT_DATASETS_URL) or DEFAULT_DATASETS_URL
