@@ -13,7 +13,7 @@ SCALE ?= 5000
 SNAPSHOT := $(INGESTION) dbt snapshot --quiet
 DOCS := $(CURDIR)/dbt_project/target/static_index.html
 
-.PHONY: help install server demo sync build docs test lint bench clean
+.PHONY: help install server demo sync profile build docs test lint bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) \
@@ -53,6 +53,9 @@ sync: install ## replicate every source once, reconcile, then record the snapsho
 	$(INGESTION) sync
 	$(SNAPSHOT)
 
+profile: install ## profile the sources into .local/profile (reports, JSON, dbt sources proposal)
+	$(INGESTION) profile
+
 build: install ## dbt build: run and test every model, snapshot and seed
 	$(INGESTION) dbt build
 
@@ -71,6 +74,8 @@ lint: install ## ruff and sqlfluff (sqlfluff's dbt templater reads the settings)
 bench: install ## print speed figures against references measured in the same run
 	$(BIN)/python -m tests.bench.bench_demo
 	$(BIN)/python -m tests.bench.bench_sync
+	$(BIN)/python -m tests.bench.bench_profile
+	$(BIN)/python -m tests.bench.bench_dataset
 
 clean: ## stop the embedded server and delete it, dbt's output and caches (keeps .env, .venv)
 	-[ -x $(INGESTION) ] && $(INGESTION) local standby-stop

@@ -20,6 +20,12 @@ from ingestion import (
     sync,
     synclog,
 )
+from ingestion.datasets import create as dataset_create
+from ingestion.datasets import diff as dataset_diff
+from ingestion.datasets import read as dataset_read
+from ingestion.datasets import refs as dataset_refs
+from ingestion.datasets import store as dataset_store
+from ingestion.datasets import verify as dataset_verify
 from ingestion.demo import simulator
 from ingestion.errors import IngestionError
 
@@ -142,6 +148,147 @@ def _status(args: argparse.Namespace) -> int:
     return 1 if any(row.status != "ok" for row in rows) else 0
 
 
+def _profile(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from ingestion.catalog import load_catalog
+    from ingestion.profile import outputs, profiler
+    from ingestion.source_session import SessionLimits
+
+    if args.table and len(args.source or ()) != 1:
+        raise IngestionError("--table needs exactly one --source: name the database it is in")
+    catalog = load_catalog()
+    chosen = args.source or list(catalog.sources)
+    urls = {}
+    for source in catalog.sources:
+        try:
+            urls[source] = settings.source_url(source)
+        except IngestionError:
+            if source in chosen:
+                raise
+    limits = replace(
+        SessionLimits.from_settings(),
+        statement_timeout_seconds=settings.profile_statement_timeout_seconds(),
+    )
+    request = profiler.ProfileRequest(
+        catalog=catalog,
+        urls=urls,
+        limits=limits,
+        sample_rows=settings.profile_sample_rows(),
+        sources=tuple(args.source or ()),
+        tables=tuple(args.table or ()),
+    )
+    profile = profiler.run(request)
+    for finding in profile.findings:
+        where = ".".join(part for part in (finding.source, finding.table, finding.column) if part)
+        print(f"{finding.kind} {where}: {finding.message}")
+    for path in outputs.write(profile, args.output):
+        print(f"wrote {path}")
+    if args.merge_into:
+        for path, added in outputs.merge_into(profile, args.merge_into).items():
+            print(f"merged into {path}: {'; '.join(added) if added else 'nothing new'}")
+    longest = profile.longest_query
+    if longest:
+        print(
+            f"{len(profile.queries)} queries, the slowest {longest.seconds:.2f} s"
+            f" ({longest.source}.{longest.table}: {longest.label})"
+        )
+    failed = [table.qualified for table in profile.tables if table.error]
+    if failed:
+        print(f"ingestion: not profiled: {', '.join(failed)} (see the report)", file=sys.stderr)
+        return 1
+
+
+def _dataset(args: argparse.Namespace) -> int:
+    target = dataset_store.open_store(settings.datasets_url())
+    if args.action == "create":
+        request = dataset_create.CreateRequest(
+            name=args.name,
+            model=args.model,
+            query=args.query,
+            version=args.version,
+            key=tuple(args.key or ()),
+            time_column=args.time_column,
+        )
+        made = dataset_create.create(request, target, settings.warehouse(), Path.cwd())
+        print(
+            f"created {made.ref}: {made.row_count:,} rows in {len(made.files)} files,"
+            f" {len(made.loads)} loads behind it, checksum {made.checksum}"
+        )
+        print(f"  {target.where(made.ref)}")
+    elif args.action == "list":
+        return _dataset_list(target, args.name)
+    elif args.action == "show":
+        ref = dataset_refs.parse(args.ref)
+        dataset_read.manifest(target, ref)  # a missing or unreadable one is an error
+        print(dataset_store.read_bytes(target, ref, dataset_store.MANIFEST).decode(), end="")
+    elif args.action == "verify":
+        checked = dataset_verify.verify(target, dataset_refs.parse(args.ref))
+        print(
+            f"{checked.ref} is intact: {len(checked.files)} files, {checked.row_count:,} rows,"
+            f" checksum {checked.checksum}"
+        )
+    else:
+        return _dataset_print_diff(
+            dataset_diff.diff(
+                target,
+                dataset_refs.parse(args.old),
+                dataset_refs.parse(args.new),
+                tuple(args.key or ()),
+            )
+        )
+    return 0
+
+
+def _dataset_list(target: dataset_store.Store, name: str | None) -> int:
+    names = [dataset_refs.check_name(name)] if name else dataset_store.names(target)
+    if not names:
+        print(f"no datasets in {target.url}: create one with `ingestion dataset create`")
+        return 3
+    for each in names:
+        versions = dataset_store.versions(target, each)
+        if not versions:
+            print(f"{each}: no versions")
+        for version in versions:
+            made = dataset_read.manifest(target, dataset_refs.DatasetRef(each, version))
+            origin = made.dbt.model if made.dbt else "query"
+            print(
+                f"{made.ref}  {made.created_at[:19]}Z  {made.row_count:>12,} rows"
+                f"  {origin}  by {made.created_by}"
+            )
+    return 0
+
+
+DIFF_SHOWN_KEYS = 10
+
+
+def _dataset_print_diff(found: dataset_diff.Diff) -> int:
+    print(f"{found.old} -> {found.new} (key {', '.join(found.key)})")
+    for change in found.schema_changes:
+        if change.old_type is None:
+            print(f"  column added:   {change.column} {change.new_type}")
+        elif change.new_type is None:
+            print(f"  column removed: {change.column} {change.old_type}")
+        else:
+            print(f"  column retyped: {change.column} {change.old_type} -> {change.new_type}")
+    for label, keys in (
+        ("added", found.added),
+        ("removed", found.removed),
+        ("changed", found.changed),
+    ):
+        shown = [
+            ", ".join(str(value) for value in row.values())
+            for row in keys.slice(0, DIFF_SHOWN_KEYS).to_pylist()
+        ]
+        more = f", … {keys.num_rows - len(shown):,} more" if keys.num_rows > len(shown) else ""
+        listed = f": {'; '.join(shown)}{more}" if shown else ""
+        print(f"  rows {label}: {keys.num_rows:,}{listed}")
+    if found.changed_columns:
+        counts = ", ".join(f"{name} {count:,}" for name, count in found.changed_columns.items())
+        print(f"  changed columns: {counts}")
+    return 0
+
+
 def _tool(args: argparse.Namespace) -> int:
     return dbt_runner.run(args.command, args.arguments, Path.cwd())
 
@@ -215,6 +362,33 @@ def _parser() -> argparse.ArgumentParser:
     step.add_argument("--to", type=_timestamp, help="ISO timestamp with a zone to move to")
     demo_actions.add_parser("status", help="print the simulated clock")
 
+    profile = commands.add_parser(
+        "profile",
+        help="profile the sources: sizes, keys, types, suspicious values, references",
+        description="Profile source tables through read-only sessions (large tables sampled,"
+        " every query under PROFILE_STATEMENT_TIMEOUT_SECONDS) and write a Markdown and an"
+        " HTML report, JSON, an ER diagram docs block and a dbt sources proposal per source.",
+    )
+    profile.add_argument(
+        "--source", action="append", help="only this source (repeatable; default: all)"
+    )
+    profile.add_argument(
+        "--table", action="append", help="only this table or glob of --source (repeatable)"
+    )
+    profile.add_argument(
+        "--output",
+        type=Path,
+        default=Path(".local/profile"),
+        help="folder for the reports and proposals (default .local/profile)",
+    )
+    profile.add_argument(
+        "--merge-into",
+        type=Path,
+        help="also merge each proposal into <folder>/<source>/_<source>__sources.yml, adding"
+        " only what is missing (e.g. dbt_project/models/staging)",
+    )
+    _dataset_parser(commands)
+
     for tool in WRAPPED_TOOLS:
         wrapped = commands.add_parser(
             tool, help=f"run {tool} in this project with the settings from the environment and .env"
@@ -223,11 +397,55 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _dataset_parser(commands: argparse._SubParsersAction) -> None:
+    dataset = commands.add_parser(
+        "dataset",
+        help="immutable, versioned exports of a dbt model or a query, with their provenance",
+        description="Export a dbt model or a query once, in one snapshot of the warehouse, as"
+        " Parquet files plus a manifest (query, dbt version, loads behind it, checksums)"
+        " under DATASETS_URL.",
+    )
+    actions = dataset.add_subparsers(dest="action", required=True)
+    create = actions.add_parser("create", help="export a new version (it can never be replaced)")
+    create.add_argument("name", help="dataset name, e.g. users")
+    create.add_argument("--version", help="version to create (default: today, e.g. 2026-06-01)")
+    what = create.add_mutually_exclusive_group(required=True)
+    what.add_argument("--model", help="a dbt model, e.g. dim_users")
+    what.add_argument("--query", help="an SQL select run on the warehouse")
+    create.add_argument(
+        "--key",
+        type=lambda text: [part.strip() for part in text.split(",") if part.strip()],
+        help="comma-separated columns that identify a row, for diff"
+        " (default: the model's primary key or unique test)",
+    )
+    create.add_argument(
+        "--time-column",
+        help="column whose range the manifest records (default: the first timestamp)",
+    )
+    listing = actions.add_parser("list", help="datasets and their versions")
+    listing.add_argument("name", nargs="?", help="only this dataset")
+    for action, text in (
+        ("show", "print a version's manifest"),
+        ("verify", "recompute a version's checksums; exit 1 naming any file that changed"),
+    ):
+        actions.add_parser(action, help=text).add_argument("ref", help="NAME@VERSION")
+    compare = actions.add_parser("diff", help="rows added, removed and changed by key")
+    compare.add_argument("old", help="NAME@VERSION")
+    compare.add_argument("new", help="NAME@VERSION")
+    compare.add_argument(
+        "--key",
+        type=lambda text: [part.strip() for part in text.split(",") if part.strip()],
+        help="comma-separated key columns (default: the one the manifests name)",
+    )
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "dataset": _dataset,
     "local": _local,
     "sync": _sync,
     "status": _status,
     "demo": _demo,
+    "profile": _profile,
     "dbt": _tool,
     "sqlfluff": _tool,
 }

@@ -196,33 +196,42 @@ def index_keys(spec: TableSpec, warehouse: sa.Engine) -> None:
 
 
 def _create_empty_tables(
-    pipeline: dlt.Pipeline, specs: Sequence[TableSpec], engine: sa.Engine, warehouse: sa.Engine
+    specs: Sequence[TableSpec], engine: sa.Engine, warehouse: sa.Engine
 ) -> None:
     """A source table without rows still gets its warehouse table, with the source's types.
 
     dlt creates a table with its first row; a table that is empty at launch would
-    otherwise be missing downstream (dbt sources, snapshots) until it has one.
+    otherwise be missing downstream (dbt sources, snapshots) until it has one. The
+    columns are those the Arrow path loads (dlt adds no columns of its own there), so
+    dlt's first load into the table later finds it as it would have made it.
     """
     missing = [spec for spec in specs if spec.name not in _existing(specs, warehouse)]
-    if not missing:
-        return
-    resources = []
+    mapper = ExactPostgresTypeMapper(warehouse_postgres().capabilities())
     for spec in missing:
         plans = column_plan.plan_columns(engine, spec)
-        resources.append(
-            dlt.resource(
-                [dlt.mark.materialize_table_schema()],
-                name=spec.name,
-                write_disposition="replace",
-                primary_key=list(spec.primary_key),
-                columns=[
-                    dict(plan.hint) for plan in plans.values() if spec.pii.get(plan.name) != "drop"
-                ],
+        columns = [
+            (name, mapper.to_destination_type(dict(plan.hint), {"name": spec.name}), plan)
+            for name, plan in plans.items()
+            if spec.pii.get(name) != "drop"
+        ]
+        definitions = [
+            sql.SQL("{} {}{}").format(
+                sql.Identifier(name),
+                sql.SQL(data_type),
+                sql.SQL("" if plan.hint.get("nullable", True) else " not null"),
             )
-        )
-    pipeline.run(resources).raise_on_failed_jobs()
-    for spec in missing:
-        index_keys(spec, warehouse)
+            for name, data_type, plan in columns
+        ]
+        definitions += [
+            sql.SQL("{} text").format(sql.Identifier(domain))
+            for domain in spec.domain_columns.values()
+        ]
+        with warehouse.begin() as connection:
+            connection.connection.cursor().execute(
+                sql.SQL("create table {} ({})").format(
+                    sql.Identifier(spec.dataset, spec.name), sql.SQL(", ").join(definitions)
+                )
+            )
 
 
 def _empty_tables_without_rows(specs: Sequence[TableSpec], warehouse: sa.Engine) -> None:
@@ -288,7 +297,7 @@ def load(
     counts = dict(pipeline.normalize().row_counts)
     info: LoadInfo = pipeline.load(workers=options.load_workers)
     info.raise_on_failed_jobs()
-    _create_empty_tables(pipeline, specs, engine, warehouse)
+    _create_empty_tables(specs, engine, warehouse)
     if options.full_refresh:
         _empty_tables_without_rows([spec for spec in specs if not counts.get(spec.name)], warehouse)
     for spec in specs:

@@ -314,3 +314,40 @@ def local_standby() -> LocalStandbySettings:
         ),
         hot_standby_feedback=_read("LOCAL_PG_STANDBY_HOT_STANDBY_FEEDBACK", _on_off, default="off"),
     )
+
+
+# --- Source profiling (`ingestion profile`) ---
+# Profiling reads whole columns at once, so its statements get their own, shorter limit.
+DEFAULT_PROFILE_STATEMENT_TIMEOUT_SECONDS = 30.0
+DEFAULT_PROFILE_SAMPLE_ROWS = 100_000
+MIN_PROFILE_SAMPLE_ROWS = 100
+
+
+def _sample_rows(value: str) -> int:
+    rows = int(value)
+    if rows < MIN_PROFILE_SAMPLE_ROWS:
+        raise ValueError(f"expected a whole number of rows, at least {MIN_PROFILE_SAMPLE_ROWS}")
+    return rows
+
+
+def profile_statement_timeout_seconds() -> float:
+    """Longest single statement of `ingestion profile` (PROFILE_STATEMENT_TIMEOUT_SECONDS)."""
+    return _read(
+        "PROFILE_STATEMENT_TIMEOUT_SECONDS",
+        _positive_seconds,
+        default=str(DEFAULT_PROFILE_STATEMENT_TIMEOUT_SECONDS),
+    )
+
+
+def profile_sample_rows() -> int:
+    """Tables estimated larger than this are profiled on a sample of about as many rows."""
+    return _read("PROFILE_SAMPLE_ROWS", _sample_rows, default=str(DEFAULT_PROFILE_SAMPLE_ROWS))
+
+
+# --- Dataset versions (`ingestion dataset`) ---
+DEFAULT_DATASETS_URL = ".local/datasets"
+
+
+def datasets_url() -> str:
+    """Where dataset versions are stored: a folder or an fsspec URL (DATASETS_URL)."""
+    return _read("DATASETS_URL", _text, default=DEFAULT_DATASETS_URL) or DEFAULT_DATASETS_URL

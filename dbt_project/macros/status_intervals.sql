@@ -78,9 +78,9 @@
             valid_from,
             valid_to,
             cast(
-                {{ dbt.datediff('valid_from', 'valid_to', 'second') }}
+                {{ dbt.datediff('valid_from', 'valid_to', 'second') }} / 3600.0
                 as {{ dbt.type_numeric() }}
-            ) / 3600 as hours_in_status,
+            ) as hours_in_status,
             valid_to is null as is_current
         from bounded
     )

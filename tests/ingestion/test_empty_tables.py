@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from ingestion import sync
+from ingestion.demo import simulator
 from tests.ingestion.test_sync import Launch, launch  # noqa: F401 - the fixture
 
 
@@ -35,3 +36,16 @@ def test_empty_source_table_gets_its_warehouse_table(launch: Launch) -> None:  #
     with launch.warehouse.connect() as connection:
         rows = connection.exec_driver_sql("select count(*) from raw_vault.vault_items")
         assert rows.scalar() == 0
+
+
+def test_rows_load_into_a_table_created_empty(launch: Launch) -> None:  # noqa: F811
+    sync.run(sync.SyncRequest(full_refresh=True))
+    simulator.advance(launch.demo, hours=24)
+
+    sync.run(sync.SyncRequest())
+
+    with launch.source("vault").connect() as connection:
+        expected = connection.exec_driver_sql("select count(*) from vault_items").scalar()
+    with launch.warehouse.connect() as connection:
+        loaded = connection.exec_driver_sql("select count(*) from raw_vault.vault_items")
+        assert loaded.scalar() == expected > 0
