@@ -3,7 +3,10 @@
     exclude internal users' events. Deleted rows (soft or hard) are left out
     here, as the metric definitions say. Events whose user matches no user
     are kept and flagged (has_known_user).
+    A table, not a view: both launch marts and its test read it, and as a view
+    each of them would join every user again.
 #}
+{{ config(materialized='table') }}
 with
 
 users as (
