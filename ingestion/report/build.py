@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
 from ingestion import settings
 from ingestion.report import dbt_docs, freshness, marts, page
-
-log = logging.getLogger(__name__)
 
 DEFAULT_OUTPUT = Path(".local") / "report" / "launch_report.html"
 DEFAULT_MANIFEST = Path("dbt_project") / "target" / "manifest.json"
@@ -38,7 +35,6 @@ def write(output: Path = DEFAULT_OUTPUT, manifest: Path = DEFAULT_MANIFEST) -> W
     draft.write_text(html, encoding="utf-8")
     draft.replace(output)
     stale = freshness.stale(freshness.evaluate(data.tables, docs.thresholds, data.read_at))
-    log.info("wrote the launch report, %d bytes", len(html.encode()))
     return Written(
         path=output.absolute(),
         latest_day=data.daily[-1].period if data.daily else None,

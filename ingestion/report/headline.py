@@ -29,32 +29,37 @@ def section(data: LaunchData, docs: ReportDocs) -> str:
         )
     latest = data.daily[-1]
     previous = data.daily[-2] if len(data.daily) > 1 else None
-    cards = "".join(_card(name, latest, previous, docs) for name in HEADLINE)
+    partial = is_partial(latest, data.data_through)
+    cards = "".join(_card(name, latest, previous, docs, partial) for name in HEADLINE)
     return (
         "<section id='headline'>"
         f"<h2>Latest day: {escape(f'{latest.period:%A}')}, {escape(formatting.day(latest.period))}"
         "</h2>"
-        f"<p class='lead'>{_lead(latest, previous, data.data_through)}</p>"
+        f"<p class='lead'>{_lead(latest, previous, data.data_through if partial else None)}</p>"
         f"<div class='cards'>{cards}</div></section>"
     )
 
 
-def _lead(latest: MetricRow, previous: MetricRow | None, data_through: datetime | None) -> str:
-    so_far = data_through is not None and data_through.date() == latest.period
-    day = (
-        f"The day so far: the data reaches {data_through:%H:%M} UTC."
-        if so_far and data_through
-        else "The whole UTC day."
-    )
+def is_partial(row: MetricRow, data_through: datetime | None) -> bool:
+    """Whether the day is the one the data stops in: it holds only the hours until then."""
+    return data_through is not None and data_through.date() == row.period
+
+
+def _lead(latest: MetricRow, previous: MetricRow | None, stops_at: datetime | None) -> str:
     if previous is None:
-        return f"{day} This is the first day of the launch: there is no day before to compare."
-    versus = "all of" if so_far else ""
+        return "The first day of the launch: there is no day before to compare it with."
+    before = escape(formatting.day(previous.period))
+    if stops_at is None:
+        return f"The whole UTC day, compared with {before}."
     return (
-        f"{day} Changes compare it with {versus} {escape(formatting.day(previous.period))}."
-    ).replace("  ", " ")
+        f"The day so far: the data reaches {stops_at:%H:%M} UTC. Changes compare these hours"
+        f" with all of {before}, so they run low until the day is over; they are shown in grey."
+    )
 
 
-def _card(name: str, latest: MetricRow, previous: MetricRow | None, docs: ReportDocs) -> str:
+def _card(
+    name: str, latest: MetricRow, previous: MetricRow | None, docs: ReportDocs, partial: bool
+) -> str:
     look = LOOKS[name]
     value = latest.values[name]
     day = latest.period.isoformat()
@@ -70,13 +75,13 @@ def _card(name: str, latest: MetricRow, previous: MetricRow | None, docs: Report
         f"<article class='card' style='--accent: {look.color}' data-card='{escape(name)}'>"
         f"<div class='label'>{escape(look.label)}</div>"
         f"<div class='value'{formatting.marker(name, date=day)}>{escape(shown)}</div>"
-        f"{_change(name, latest, previous)}{extra}"
+        f"{_change(name, latest, previous, partial)}{extra}"
         f"<p class='definition'>{formatting.markdown(docs.metric_definitions.get(name, ''))}</p>"
         "</article>"
     )
 
 
-def _change(name: str, latest: MetricRow, previous: MetricRow | None) -> str:
+def _change(name: str, latest: MetricRow, previous: MetricRow | None, partial: bool) -> str:
     if previous is None:
         return "<div class='change flat'>first day</div>"
     current, before = latest.values[name], previous.values[name]
@@ -87,17 +92,20 @@ def _change(name: str, latest: MetricRow, previous: MetricRow | None) -> str:
         if points is None:
             return "<div class='change flat'>no rate to compare</div>"
         shown = f"<span{formatting.marker(name, measure='change_points', **keys)}>{points}</span>"
-        return f"<div class='change {_direction(current - before)}'>{shown}{versus}</div>"
+        return f"<div class='change {_direction(current - before, partial)}'>{shown}{versus}</div>"
     difference = formatting.count_change(current, before)
     shown = f"<span{formatting.marker(name, measure='change', **keys)}>{difference}</span>"
     relative = formatting.relative_change(current, before)
     if relative is not None:
         marked = formatting.marker(name, measure="change_percent", **keys)
         shown += f" (<span{marked}>{relative}</span>)"
-    return f"<div class='change {_direction(current - before)}'>{shown}{versus}</div>"
+    return f"<div class='change {_direction(current - before, partial)}'>{shown}{versus}</div>"
 
 
-def _direction(difference: int | Decimal) -> str:
+def _direction(difference: int | Decimal, partial: bool) -> str:
+    """Green up, red down; grey while a partial day is compared with a whole one."""
+    if partial:
+        return "partial"
     if difference > 0:
         return "up"
     return "down" if difference < 0 else "flat"

@@ -12,6 +12,11 @@ from ingestion.report.marts import LaunchData
 from ingestion.report.style import CSS
 
 TITLE = "Launch report"
+FACT_HINTS = {
+    "Data through": "The latest status change the marts hold: how far the data reaches.",
+    "Last synced": "The end of the latest successful sync of any source table.",
+    "Report made": "When the report read the warehouse; table ages are measured from it.",
+}
 
 
 @dataclass(frozen=True)
@@ -35,6 +40,7 @@ def render(data: LaunchData, docs: ReportDocs, context: PageContext) -> str:
     return (
         "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
         "<meta name='viewport' content='width=device-width, initial-scale=1'>"
+        f"<meta name='description' content='{escape(docs.purpose)}'>"
         f"<title>{TITLE}</title><style>{CSS}</style></head>\n<body>\n"
         + "\n".join(part for part in body if part)
         + "\n</body></html>\n"
@@ -45,7 +51,6 @@ def _header(data: LaunchData, context: PageContext) -> str:
     synced = [table.ok_finished_at for table in data.tables if table.ok_finished_at]
     facts = [
         ("Go-live", formatting.moment(context.go_live_at)),
-        ("Latest day", formatting.day(data.daily[-1].period) if data.daily else "none yet"),
         (
             "Data through",
             formatting.moment(data.data_through) if data.data_through else "no events yet",
@@ -54,15 +59,16 @@ def _header(data: LaunchData, context: PageContext) -> str:
         ("Report made", formatting.moment(data.read_at)),
     ]
     listed = "".join(
-        f"<dt>{escape(name)}</dt><dd{_mark_fact(name)}>{escape(value)}</dd>"
+        f"<div title='{escape(FACT_HINTS.get(name, ''))}'><dt>{escape(name)}</dt>"
+        f"<dd{_mark_fact(name)}>{escape(value)}</dd></div>"
         for name, value in facts
     )
     return (
-        "<header class='top'><div>"
+        "<header class='top'>"
         f"<h1>{TITLE}</h1>"
-        "<p class='subtitle'>Unified account, vault and My Collection, from go-live day on."
-        " All times UTC.</p>"
-        f"</div><dl class='facts'>{listed}</dl></header>"
+        "<p class='subtitle'>The unified account, the vault and My Collection from go-live"
+        " day on. Days and hours are UTC.</p>"
+        f"<dl class='facts'>{listed}</dl></header>"
     )
 
 
@@ -110,6 +116,5 @@ def _footer(data: LaunchData, docs: ReportDocs, context: PageContext) -> str:
         f" <code>{escape(context.warehouse)}</code>, read in one read-only snapshot at"
         f" {escape(formatting.moment(data.read_at))}. Metric definitions and freshness"
         f" thresholds come from the dbt project (dbt {escape(docs.dbt_version)}), where they"
-        " are written once; its docs site documents every model and column.</p>"
-        f"<p>{formatting.markdown(docs.purpose)}</p></footer>"
+        " are written once; its docs site documents every model and column.</p></footer>"
     )

@@ -52,8 +52,8 @@ def _figure(title: str, definition: str, chart: str, name: str, after: str = "")
 
 def _day_label(row: MetricRow, data: LaunchData) -> str:
     label = formatting.short_day(row.period)
-    partial = data.data_through is not None and data.data_through.date() == row.period
-    return f"{label}\n(so far)" if partial and row is data.daily[-1] else label
+    partial = row is data.daily[-1] and headline.is_partial(row, data.data_through)
+    return f"{label}\n(so far)" if partial else label
 
 
 def _daily_data(data: LaunchData, name: str) -> list[svg.Datum]:
@@ -117,6 +117,7 @@ def _conversions(data: LaunchData, docs: ReportDocs) -> str:
                 y_title=rate.unit,
                 color=rate.color,
                 y_max=1.0,
+                whole=False,
                 tick_label=lambda tick: f"{tick * 100:.0f}%",
                 width=SMALL,
             ),
@@ -167,7 +168,7 @@ def _first_hours(data: LaunchData, docs: ReportDocs) -> str:
     span = f"{len(hours)} hour{'s' if len(hours) != 1 else ''}"
     start = formatting.moment(hours[0]) if hours else ""
     return (
-        "<section id='first-hours' class='page'><h2>The first hours</h2>"
+        "<section id='first-hours'><h2>The first hours</h2>"
         f"<p class='lead'>Activity per UTC hour over the first {span} from the go-live hour,"
         f" {escape(start)}. Hover a bar for its value.</p>"
         f"<div class='grid three'>{''.join(figures)}</div>"
@@ -300,7 +301,7 @@ def _time_in_status(data: LaunchData, docs: ReportDocs) -> str:
     )
     empty = "" if figures else "<p>No ended stays yet.</p>"
     return (
-        "<section id='time-in-status' class='page'><h2>Time in each status</h2>"
+        "<section id='time-in-status'><h2>Time in each status</h2>"
         f"<p class='lead'>{lead}</p>{empty}"
         f"<div class='grid two'>{''.join(figures)}</div></section>"
     )

@@ -13,14 +13,13 @@ body {
   margin: 0 auto; max-width: 1240px; padding: 28px 32px 48px; color: var(--ink);
   font: 14px/1.5 -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif;
 }
-header.top { display: flex; justify-content: space-between; align-items: flex-end; gap: 24px;
-  border-bottom: 2px solid var(--ink); padding-bottom: 12px; margin-bottom: 18px; }
+header.top { border-bottom: 2px solid var(--ink); padding-bottom: 10px; margin-bottom: 18px; }
 h1 { font-size: 28px; line-height: 1.15; margin: 0; letter-spacing: -0.01em; }
-.subtitle { color: var(--muted); margin: 4px 0 0; font-size: 15px; }
-.facts { margin: 0; display: grid; grid-template-columns: auto auto; gap: 2px 12px;
-  font-size: 12.5px; color: var(--muted); text-align: right; }
-.facts dt { font-weight: 600; color: var(--ink); }
-.facts dd { margin: 0; text-align: left; }
+.subtitle { color: var(--muted); margin: 2px 0 8px; font-size: 15px; }
+.facts { margin: 0; display: flex; flex-wrap: wrap; gap: 4px 22px; font-size: 12.5px; }
+.facts > div { display: flex; gap: 6px; }
+.facts dt { font-weight: 600; color: var(--muted); }
+.facts dd { margin: 0; font-variant-numeric: tabular-nums; }
 h2 { font-size: 19px; margin: 34px 0 4px; }
 h2 + .lead { margin-top: 0; }
 h3 { font-size: 14.5px; margin: 0 0 2px; }
@@ -44,6 +43,7 @@ code { font: 12.5px/1 ui-monospace, SFMono-Regular, Menlo, Consolas, monospace;
 .card .change { font-size: 13.5px; font-weight: 600; font-variant-numeric: tabular-nums; }
 .card .change.up { color: var(--up); }
 .card .change.down { color: var(--down); }
+.card .change.partial { color: var(--muted); }
 .card .change.flat, .card .change .versus { color: var(--muted); font-weight: 400; }
 .card .extra { font-size: 13px; margin-top: 4px; }
 .card .definition { font-size: 12px; color: var(--muted); margin: 8px 0 0;
@@ -69,6 +69,7 @@ th, td { padding: 5px 8px; border-bottom: 1px solid var(--line); text-align: lef
   vertical-align: top; }
 th { font-weight: 600; color: var(--muted); background: #f8fafc; }
 td.num, th.num { text-align: right; }
+tbody th { white-space: nowrap; }
 .state { display: inline-block; padding: 0 7px; border-radius: 9px; font-size: 11.5px;
   font-weight: 600; }
 .state.fresh, .state.ok { background: #e3f4ea; color: var(--up); }
@@ -87,8 +88,6 @@ footer { margin-top: 36px; padding-top: 10px; border-top: 1px solid var(--line);
   color: var(--muted); font-size: 12px; }
 @media (max-width: 900px) {
   .cards, .grid.three { grid-template-columns: repeat(2, minmax(0, 1fr)); }
-  header.top { display: block; }
-  .facts { text-align: left; margin-top: 10px; }
 }
 @media (max-width: 600px) {
   .cards, .grid.two, .grid.three { grid-template-columns: 1fr; }
@@ -101,7 +100,6 @@ footer { margin-top: 36px; padding-top: 10px; border-top: 1px solid var(--line);
   h2 { margin-top: 18px; break-after: avoid; }
   .card, figure, .banner, tr, dl.definitions > * { break-inside: avoid; }
   section { break-inside: auto; }
-  section.page { break-before: page; }
   details:not([open]) { display: none; }
   figure, .card { border-color: #cfd6de; }
 }

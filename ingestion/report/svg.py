@@ -69,13 +69,15 @@ class _Frame:
         return self.top + self.plot_height * (1 - value / top)
 
 
-def nice_ticks(maximum: float, count: int = TICK_COUNT) -> list[float]:
-    """Round tick values from 0 to at least `maximum`, about `count` of them."""
+def nice_ticks(maximum: float, count: int = TICK_COUNT, *, whole: bool = True) -> list[float]:
+    """Round tick values from 0 to at least `maximum`, about `count`; whole numbers for counts."""
     if maximum <= 0:
         return [0.0, 1.0]
     raw = maximum / max(count - 1, 1)
     power = 10 ** math.floor(math.log10(raw))
     step = next(f * power for f in (1, 2, 2.5, 5, 10) if f * power >= raw)
+    if whole:
+        step = max(math.ceil(step), 1)
     ticks = [0.0]
     while ticks[-1] < maximum - 1e-9:
         ticks.append(round(ticks[-1] + step, 10))
@@ -225,13 +227,14 @@ def line_chart(
     y_title: str,
     color: str,
     y_max: float | None = None,
+    whole: bool = True,
     tick_label: Callable[[float], str] = plain,
     width: int = WIDTH,
     height: int = HEIGHT,
 ) -> str:
     """A line through the values with a light area below it and each value printed."""
     frame = _Frame(width, height, left=58, right=22, top=22, bottom=52)
-    ticks = nice_ticks(y_max or max((d.value for d in data), default=0))
+    ticks = nice_ticks(y_max or max((d.value for d in data), default=0), whole=whole)
     slot = frame.plot_width / max(len(data), 1)
     points = [
         (frame.left + slot * (index + 0.5), frame.y(datum.value, ticks[-1]))

@@ -8,6 +8,7 @@ from html import escape
 
 from ingestion.report import formatting
 from ingestion.report.freshness import TableFreshness
+from ingestion.report.headline import is_partial
 from ingestion.report.looks import LOOKS
 from ingestion.report.marts import METRICS, LaunchData, MetricRow, StatusTime, TableState
 
@@ -29,7 +30,9 @@ def _header(first: str) -> str:
     return f"<thead><tr><th>{escape(first)}</th>{columns}</tr></thead>"
 
 
-def _metric_table(rows: Sequence[MetricRow], first: str, key: str) -> str:
+def _metric_table(
+    rows: Sequence[MetricRow], first: str, key: str, data_through: datetime | None = None
+) -> str:
     body = []
     for row in rows:
         if key == "hour":
@@ -38,6 +41,8 @@ def _metric_table(rows: Sequence[MetricRow], first: str, key: str) -> str:
         else:
             label = formatting.day(row.period)
             keys = {"date": row.period.isoformat()}
+            if row is rows[-1] and is_partial(row, data_through):
+                label += " (so far)"
         cells = "".join(_cell(name, row.values[name], **keys) for name in METRICS)
         body.append(f"<tr><th scope='row'>{escape(label)}</th>{cells}</tr>")
     return f"<table data-table='{key}'>{_header(first)}<tbody>{''.join(body)}</tbody></table>"
@@ -50,7 +55,7 @@ def all_days(data: LaunchData) -> str:
     return (
         "<section id='all-days'><h2>Every day</h2>"
         "<p class='lead'>All launch metrics per UTC day; definitions below.</p>"
-        f"{_metric_table(data.daily, 'UTC day', 'date')}</section>"
+        f"{_metric_table(data.daily, 'UTC day', 'date', data.data_through)}</section>"
     )
 
 
