@@ -53,7 +53,7 @@ code { font: 12.5px/1 ui-monospace, SFMono-Regular, Menlo, Consolas, monospace;
 .grid.three { grid-template-columns: repeat(3, minmax(0, 1fr)); }
 figure { margin: 0; background: var(--panel); border: 1px solid var(--line);
   border-radius: 10px; padding: 12px 14px 8px; display: flex; flex-direction: column; }
-figure > svg.chart:first-of-type { margin-top: auto; }
+.grid.three figure > svg.chart:first-of-type { margin-top: auto; }
 figure p.definition { font-size: 12px; color: var(--muted); margin: 0 0 4px; }
 svg.chart { display: block; width: 100%; height: auto; margin-top: 4px; }
 svg.chart text { fill: var(--ink); font-family: inherit; }
@@ -69,7 +69,7 @@ th, td { padding: 5px 8px; border-bottom: 1px solid var(--line); text-align: lef
   vertical-align: top; }
 th { font-weight: 600; color: var(--muted); background: #f8fafc; }
 td.num, th.num { text-align: right; }
-tbody th { white-space: nowrap; }
+tbody th { white-space: nowrap; background: transparent; color: var(--ink); }
 .state { display: inline-block; padding: 0 7px; border-radius: 9px; font-size: 11.5px;
   font-weight: 600; }
 .state.fresh, .state.ok { background: #e3f4ea; color: var(--up); }
@@ -97,9 +97,10 @@ footer { margin-top: 36px; padding-top: 10px; border-top: 1px solid var(--line);
   html, body { background: #fff; }
   body { max-width: none; padding: 0; font-size: 12px;
     -webkit-print-color-adjust: exact; print-color-adjust: exact; }
-  h2 { margin-top: 18px; break-after: avoid; }
+  h2 { margin-top: 18px; break-inside: avoid; }
+  /* A heading keeps room for what follows it, so it never ends a page alone. */
+  h2::after { content: ""; display: block; height: 115mm; margin-bottom: -115mm; }
   .card, figure, .banner, tr, dl.definitions > * { break-inside: avoid; }
-  section { break-inside: auto; }
   details:not([open]) { display: none; }
   figure, .card { border-color: #cfd6de; }
 }
