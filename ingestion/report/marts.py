@@ -97,7 +97,7 @@ class LaunchData:
 
 @contextmanager
 def snapshot(warehouse: WarehouseSettings) -> Iterator[sa.Connection]:
-    """A warehouse session in one REPEATABLE READ, READ ONLY transaction, in UTC."""
+    """A warehouse session in one REPEATABLE READ, READ ONLY transaction, in UTC (PostgreSQL)."""
     engine = sa.create_engine(
         warehouse.url(),
         connect_args={"options": "-c timezone=UTC", "application_name": "ingestion-report"},
@@ -183,7 +183,7 @@ def _current_statuses(connection: sa.Connection, relation: Relation) -> tuple[St
         sa.select(
             ranked.c.entity_type,
             ranked.c.status,
-            sa.func.count().filter(ranked.c.is_current).label("entities"),
+            sa.func.sum(sa.case((ranked.c.is_current, 1), else_=0)).label("entities"),
             sa.func.avg(ranked.c.rank).label("position"),
         )
         .group_by(ranked.c.entity_type, ranked.c.status)
@@ -193,7 +193,7 @@ def _current_statuses(connection: sa.Connection, relation: Relation) -> tuple[St
         StatusCount(
             entity_type=row.entity_type,
             status=row.status,
-            entities=row.entities,
+            entities=int(row.entities),
             position=float(row.position),
         )
         for row in connection.execute(query)

@@ -139,6 +139,8 @@ def _hour_label(index: int, hour: datetime) -> str:
 
 
 def _first_hours(data: LaunchData, docs: ReportDocs) -> str:
+    if not data.hourly:
+        return ""
     hours = [row.period.astimezone(UTC) for row in data.hourly]
     figures = []
     for name in HOURLY:
@@ -166,7 +168,7 @@ def _first_hours(data: LaunchData, docs: ReportDocs) -> str:
             _figure(look.label, docs.metric_definitions.get(name, ""), chart, f"hourly_{name}")
         )
     span = f"{len(hours)} hour{'s' if len(hours) != 1 else ''}"
-    start = formatting.moment(hours[0]) if hours else ""
+    start = formatting.moment(hours[0])
     return (
         "<section id='first-hours'><h2>The first hours</h2>"
         f"<p class='lead'>Activity per UTC hour over the first {span} from the go-live hour,"
