@@ -17,9 +17,8 @@ from ingestion.report.looks import (
     HOURLY,
     LOOKS,
 )
-from ingestion.report.marts import LaunchData, MetricRow, StatusCount
+from ingestion.report.marts import LaunchData, MetricRow
 
-SMALL = 380
 SMALL_HEIGHT = 230
 HOUR_TICK_EVERY = 12
 
@@ -82,7 +81,7 @@ def _daily_columns(data: LaunchData, docs: ReportDocs, name: str) -> str:
         x_title="UTC day",
         y_title=f"{look.unit} per day",
         color=look.color,
-        width=SMALL,
+        width=svg.SMALL,
     )
     return _figure(
         f"{look.label} per day", docs.metric_definitions.get(name, ""), chart, f"daily_{name}"
@@ -103,7 +102,7 @@ def _conversions(data: LaunchData, docs: ReportDocs) -> str:
                 x_title="UTC day (at its end)",
                 y_title=cumulative.unit,
                 color=cumulative.color,
-                width=SMALL,
+                width=svg.SMALL,
             ),
             "cumulative_legacy_conversions",
         ),
@@ -119,7 +118,7 @@ def _conversions(data: LaunchData, docs: ReportDocs) -> str:
                 y_max=1.0,
                 whole=False,
                 tick_label=lambda tick: f"{tick * 100:.0f}%",
-                width=SMALL,
+                width=svg.SMALL,
             ),
             "legacy_conversion_rate",
         ),
@@ -161,7 +160,7 @@ def _first_hours(data: LaunchData, docs: ReportDocs) -> str:
             y_title=f"{look.unit} per hour",
             color=look.color,
             value_labels=False,
-            width=SMALL,
+            width=svg.SMALL,
             height=SMALL_HEIGHT,
         )
         figures.append(
@@ -191,67 +190,63 @@ def _flows(data: LaunchData, docs: ReportDocs) -> str:
         title="Vault items requested and stored per day",
         x_title="UTC day",
         y_title="items per day",
-        width=SMALL,
     )
     definition = (
         f"Requested: {docs.metric_definitions.get('vault_items_requested', '')}"
         f" Stored: {docs.metric_definitions.get('vault_items_stored', '')}"
     )
-    figures = [
+    submissions = [
         _daily_columns(data, docs, "submissions_created"),
         _daily_columns(data, docs, "cards_submitted"),
+        _current(data, "submission", svg.SMALL),
+    ]
+    vault_items = [
         _figure("Vault items requested and stored per day", definition, vault, "vault_flows"),
+        _current(data, "vault_item", svg.WIDTH),
     ]
     return (
         "<section id='flows'><h2>Submissions and the vault</h2>"
-        "<p class='lead'>What goes in each day, and where submissions and vault items are"
+        "<p class='lead'>What comes in each day, and where submissions and vault items are"
         " now.</p>"
-        f"<div class='grid three'>{''.join(figures)}</div>"
-        f"<div class='grid two' style='margin-top:14px'>{_current(data)}</div></section>"
+        f"<div class='grid three'>{''.join(submissions)}</div>"
+        f"<div class='grid two' style='margin-top:14px'>{''.join(vault_items)}</div></section>"
     )
 
 
-def _in_lifecycle_order(rows: Sequence[StatusCount], entity_type: str) -> list[StatusCount]:
-    return sorted(
-        (row for row in rows if row.entity_type == entity_type),
+def _current(data: LaunchData, entity_type: str, width: int) -> str:
+    """Entities of one type per current status, in lifecycle order; empty without any."""
+    rows = sorted(
+        (row for row in data.current_statuses if row.entity_type == entity_type and row.entities),
         key=lambda row: (row.position, row.status),
     )
-
-
-def _current(data: LaunchData) -> str:
-    figures = []
-    for entity_type in sorted({row.entity_type for row in data.current_statuses}):
-        rows = [
-            row for row in _in_lifecycle_order(data.current_statuses, entity_type) if row.entities
-        ]
-        label = ENTITY_LABELS.get(entity_type, entity_type)
-        points = [
-            svg.Datum(
-                label=_status_label(row.status),
-                value=float(row.entities),
-                text=formatting.count(row.entities),
-                marker=formatting.marker(
-                    "current_entities", entity_type=entity_type, status=row.status
-                ),
-            )
-            for row in rows
-        ]
-        chart = svg.bar_list(
-            points,
-            title=f"{label} by current status",
-            x_title=f"{label.lower()} now in the status",
-            color=ENTITY_COLORS.get(entity_type, DEFAULT_ENTITY_COLORS)[0],
+    if not rows:
+        return ""
+    label = ENTITY_LABELS.get(entity_type, entity_type)
+    points = [
+        svg.Datum(
+            label=_status_label(row.status),
+            value=float(row.entities),
+            text=formatting.count(row.entities),
+            marker=formatting.marker(
+                "current_entities", entity_type=entity_type, status=row.status
+            ),
         )
-        figures.append(
-            _figure(
-                f"{label} by current status",
-                "Each one's present status in the status history, statuses in lifecycle"
-                " order (the mean step at which histories reach them).",
-                chart,
-                f"current_{entity_type}",
-            )
-        )
-    return "".join(figures)
+        for row in rows
+    ]
+    chart = svg.bar_list(
+        points,
+        title=f"{label} by current status",
+        x_title=f"{label.lower()} now in the status",
+        color=ENTITY_COLORS.get(entity_type, DEFAULT_ENTITY_COLORS)[0],
+        width=width,
+    )
+    return _figure(
+        f"{label} by current status",
+        "Each one's present status in the status history; statuses in lifecycle order (the"
+        " mean step at which histories reach them).",
+        chart,
+        f"current_{entity_type}",
+    )
 
 
 def _status_label(status: str) -> str:

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from html import escape
 
 WIDTH = 560
+# A chart in a third of the page.
+SMALL = 380
 HEIGHT = 270
 TICK_COUNT = 5
 LABEL_GAP = 4
@@ -321,10 +323,12 @@ def _x_axis(frame: _Frame, ticks: Sequence[float], scale: float, title: str) -> 
     return parts
 
 
-def bar_list(data: Sequence[Datum], *, title: str, x_title: str, color: str) -> str:
+def bar_list(
+    data: Sequence[Datum], *, title: str, x_title: str, color: str, width: int = WIDTH
+) -> str:
     """Horizontal bars, one row per datum, with the value printed after each bar."""
     row_height = 26
-    frame = _Frame(WIDTH, 12 + row_height * len(data) + 40, left=96, right=60, top=10, bottom=40)
+    frame = _Frame(width, 12 + row_height * len(data) + 40, left=96, right=60, top=10, bottom=40)
     ticks = nice_ticks(max((datum.value for datum in data), default=0))
     scale = frame.plot_width / ticks[-1]
     parts = _open(frame, title, "bars")
