@@ -12,8 +12,9 @@ SCALE ?= 5000
 # Status histories that production does not keep are recorded after each sync.
 SNAPSHOT := $(INGESTION) dbt snapshot --quiet
 DOCS := $(CURDIR)/dbt_project/target/static_index.html
+REPORT := $(CURDIR)/.local/report/launch_report.html
 
-.PHONY: help install server demo sync profile build docs test lint bench clean
+.PHONY: help install server demo sync profile build docs report browser test lint bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) \
@@ -48,7 +49,8 @@ demo: server ## run the whole job on the embedded server: the launch, synced ste
 	@# The simulation started over: incremental models are rebuilt, not merged.
 	$(INGESTION) dbt build --full-refresh
 	$(INGESTION) dbt docs generate --static
-	@echo "marts: schema marts of the warehouse (.env); docs: $(DOCS)"
+	$(INGESTION) report --output $(REPORT)
+	@echo "marts: schema marts of the warehouse (.env); docs: $(DOCS); report: $(REPORT)"
 
 sync: install ## replicate every source once, reconcile, then record the snapshots
 	$(INGESTION) sync
@@ -64,7 +66,17 @@ docs: install ## write the static dbt docs site
 	$(INGESTION) dbt docs generate --static
 	@echo "docs: $(DOCS)"
 
-test: install ## run the tests; they start a PostgreSQL server of their own
+report: install ## write the launch report from the marts (.local/report/launch_report.html)
+	$(INGESTION) report --output $(REPORT)
+
+# Debian's packages; apt-get needs root, so others go through sudo.
+SUDO = $(if $(filter 0,$(shell id -u)),,sudo)
+browser: ## install headless Chromium and its driver for the browser tests, when missing
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null \
+		|| { $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive \
+		apt-get install -y -qq --no-install-recommends chromium chromium-driver; }
+
+test: install browser ## run the tests; they start a PostgreSQL server of their own
 	$(BIN)/pytest
 
 lint: install ## ruff and sqlfluff (sqlfluff's dbt templater reads the settings)

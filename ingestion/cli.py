@@ -289,6 +289,44 @@ def _dataset_print_diff(found: dataset_diff.Diff) -> int:
     return 0
 
 
+def _report(args: argparse.Namespace) -> int:
+    from ingestion.report import build as report_build
+
+    written = report_build.write(
+        args.output or report_build.DEFAULT_OUTPUT, args.manifest or report_build.DEFAULT_MANIFEST
+    )
+    shown = written.latest_day.isoformat() if written.latest_day else "no day yet"
+    print(f"launch report (latest day {shown}): {written.path}")
+    if written.stale_tables:
+        print(
+            f"ingestion: stale data, past the dbt freshness thresholds:"
+            f" {', '.join(written.stale_tables)} (the report shows a warning)",
+            file=sys.stderr,
+        )
+    return 0
+
+
+def _report_parser(commands: argparse._SubParsersAction) -> None:
+    report = commands.add_parser(
+        "report",
+        help="write the launch report: one self-contained HTML page of the marts",
+        description="Read the launch marts and the sync log in one read-only snapshot and"
+        " write a standalone HTML report (inline CSS and SVG, nothing fetched) with the"
+        " metric definitions and freshness thresholds of the dbt project.",
+    )
+    report.add_argument(
+        "--output",
+        type=Path,
+        help="the HTML file to write (default .local/report/launch_report.html)",
+    )
+    report.add_argument(
+        "--manifest",
+        type=Path,
+        help="dbt's manifest.json to take definitions and thresholds from"
+        " (default dbt_project/target/manifest.json)",
+    )
+
+
 def _tool(args: argparse.Namespace) -> int:
     return dbt_runner.run(args.command, args.arguments, Path.cwd())
 
@@ -388,6 +426,7 @@ def _parser() -> argparse.ArgumentParser:
         " only what is missing (e.g. dbt_project/models/staging)",
     )
     _dataset_parser(commands)
+    _report_parser(commands)
 
     for tool in WRAPPED_TOOLS:
         wrapped = commands.add_parser(
@@ -446,6 +485,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "status": _status,
     "demo": _demo,
     "profile": _profile,
+    "report": _report,
     "dbt": _tool,
     "sqlfluff": _tool,
 }
