@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 import connectorx
 import dlt
@@ -27,6 +27,7 @@ from ingestion.catalog import TableSpec
 from ingestion.errors import IngestionError
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 FIRST_RANGE_KEYS = 50_000
 MIN_RANGE_KEYS = 100
@@ -67,9 +68,9 @@ def _literal_type(value: object) -> sa.types.TypeEngine:
 
 
 def read_with_retries(
-    read: Callable[[], pa.Table], where: str, *, sleep: Callable[[float], None] = time.sleep
-) -> tuple[pa.Table, int]:
-    """Run one range read; retry it with backoff while replay cancels it."""
+    read: Callable[[], T], where: str, *, sleep: Callable[[float], None] = time.sleep
+) -> tuple[T, int]:
+    """Run one read; retry it with backoff while replay cancels it. Also its retries."""
     for attempt in range(1, MAX_ATTEMPTS + 1):
         try:
             return read(), attempt - 1
