@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -111,19 +112,38 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _print_rows(rows: Sequence[synclog.TableSync]) -> None:
+    for row in rows:
+        print(
+            f"{row.source}.{row.table_name}: {row.rows_written:,} rows loaded,"
+            f" {row.deletes_found:,} deletes found, {row.detail}"
+        )
+
+
+def _print_outcome(outcome: sync.SyncOutcome) -> None:
+    _print_rows(outcome.rows)
+    if outcome.error is not None:
+        print(f"ingestion: {outcome.error}", file=sys.stderr)
+    result = "failed" if outcome.error is not None else "finished"
+    print(f"sync {outcome.number} {result} in {outcome.seconds:.2f} s", flush=True)
+
+
+def _stop_on_sigterm(*_: object) -> None:
+    raise KeyboardInterrupt
+
+
 def _sync(args: argparse.Namespace) -> int:
-    if args.table and not args.source:
-        raise IngestionError("--table needs --source: name the database the table is in")
     request = sync.SyncRequest(
         sources=tuple(args.source or ()),
         tables=tuple(args.table or ()),
         full_refresh=args.full_refresh,
     )
-    for row in sync.run(request):
-        print(
-            f"{row.source}.{row.table_name}: {row.rows_written:,} rows loaded,"
-            f" {row.deletes_found:,} deletes found, {row.detail}"
-        )
+    if args.every is None:
+        _print_rows(sync.run(request))
+        return 0
+    # A service manager stops the worker with SIGTERM: end it like Ctrl-C.
+    signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    sync.run_every(request, args.every, _print_outcome)
     return 0
 
 
@@ -148,6 +168,16 @@ def _tool(args: argparse.Namespace) -> int:
 
 REPLAY_TIMEOUT_SECONDS = 120
 WRAPPED_TOOLS = ("dbt", "sqlfluff")
+
+
+def _seconds(value: str) -> float:
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds, not {value!r}") from None
+    if not 0 < seconds < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected more than 0 seconds, not {value}")
+    return seconds
 
 
 def _timestamp(value: str) -> datetime:
@@ -195,10 +225,20 @@ def _parser() -> argparse.ArgumentParser:
         "--source", action="append", help="only this source (repeatable; default: all)"
     )
     replicate.add_argument(
-        "--table", action="append", help="only this table or glob of --source (repeatable)"
+        "--table",
+        action="append",
+        help="only this table, or tables matching this glob, of the chosen sources"
+        " (repeatable; each must match a table of one of them)",
     )
     replicate.add_argument(
         "--full-refresh", action="store_true", help="drop and re-read the chosen tables"
+    )
+    replicate.add_argument(
+        "--every",
+        type=_seconds,
+        metavar="SECONDS",
+        help="keep running: start a sync every SECONDS (at once if one runs longer) until"
+        " interrupted (Ctrl-C or SIGTERM); a failed sync is reported and the next runs",
     )
     commands.add_parser(
         "status", help="the last sync of every table: when, and whether it reconciled"

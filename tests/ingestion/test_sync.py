@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import signal
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -17,6 +21,7 @@ from ingestion import settings, sync
 from ingestion.demo import simulator
 from ingestion.demo.simulator import DEMO_SOURCES, DemoDatabases
 from ingestion.errors import IngestionError
+from tests.helpers import REPOSITORY
 
 GO_LIVE = datetime(2026, 6, 1, 16, tzinfo=UTC)
 DELETED_AT = "_ingestion_deleted_at"
@@ -261,3 +266,80 @@ def test_second_sync_of_a_source_at_once_is_refused(launch: Launch) -> None:
         with pytest.raises(IngestionError, match="source grading: another sync of it is running"):
             sync.run(sync.SyncRequest(sources=("grading",)))
         holder.execute(sa.select(sa.func.pg_advisory_unlock(key)))
+
+
+def test_table_without_source_is_matched_in_every_source(launch: Launch) -> None:
+    simulator.advance(launch.demo, hours=4)
+
+    rows = sync.run(sync.SyncRequest(tables=("vault_items", "collection_*")))
+
+    assert [(row.source, row.table_name, row.status) for row in rows] == [
+        ("vault", "vault_items", "ok"),
+        ("collection", "collection_items", "ok"),
+    ]
+
+
+def test_table_matching_no_source_is_named_with_the_sources_searched(launch: Launch) -> None:
+    with pytest.raises(IngestionError) as raised:
+        sync.run(sync.SyncRequest(tables=("vault_items", "invoices*")))
+
+    assert str(raised.value) == (
+        "no replicated table matches invoices* in sources accounts, grading, vault, collection"
+    )
+
+
+def test_worker_syncs_again_with_what_changed_meanwhile(launch: Launch) -> None:
+    outcomes: list[sync.SyncOutcome] = []
+    waits: list[float] = []
+
+    def meanwhile(seconds: float) -> None:
+        waits.append(seconds)
+        simulator.advance(launch.demo, hours=40)
+
+    simulator.advance(launch.demo, hours=20)
+    sync.run_every(sync.SyncRequest(), 600, outcomes.append, syncs=2, sleep=meanwhile)
+
+    assert [(outcome.number, outcome.error) for outcome in outcomes] == [(1, None), (2, None)]
+    assert len(waits) == 1 and 0 < waits[0] < 600
+    assert sum(row.deletes_found for row in outcomes[1].rows) > 0
+    _assert_warehouse_equals_source(launch)
+
+
+def test_worker_reports_a_failed_sync_and_runs_the_next(launch: Launch) -> None:
+    holder = launch.warehouse.connect()
+    key = sa.func.hashtextextended("ingestion sync vault", 0)
+    holder.execute(sa.select(sa.func.pg_advisory_lock(key)))
+    outcomes: list[sync.SyncOutcome] = []
+
+    def release(_: float) -> None:
+        holder.execute(sa.select(sa.func.pg_advisory_unlock(key)))
+
+    sync.run_every(sync.SyncRequest(sources=("vault",)), 1, outcomes.append, syncs=2, sleep=release)
+    holder.close()
+
+    assert outcomes[0].error == "source vault: another sync of it is running; try later"
+    assert outcomes[0].rows == ()
+    assert [(row.table_name, row.status) for row in outcomes[1].rows] == [("vault_items", "ok")]
+
+
+def test_worker_process_syncs_until_terminated(launch: Launch) -> None:
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "ingestion", "sync", "--source", "vault", "--every", "0.2"],
+        env={**os.environ, "PYTHONPATH": str(REPOSITORY)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert worker.stdout is not None
+    finished: list[str] = []
+    for line in worker.stdout:
+        if line.startswith("sync "):
+            finished.append(line.split(" in ")[0])
+        if len(finished) == 2:
+            break
+    worker.send_signal(signal.SIGTERM)
+    _, stderr = worker.communicate(timeout=60)
+
+    assert finished == ["sync 1 finished", "sync 2 finished"]
+    assert worker.returncode == 130
+    assert stderr.strip().splitlines()[-1] == "ingestion: interrupted"
