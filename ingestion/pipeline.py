@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -254,14 +254,20 @@ def load(
     workers: int = 1,
     budget_seconds: float | None = None,
     on_extracted: Callable[[], None] | None = None,
+    pipelines: MutableMapping[str, dlt.Pipeline] | None = None,
 ) -> list[LoadedTable]:
     """Extract (up to `workers` tables at once), normalize and load one source's tables.
 
     `on_extracted` runs once the source has been read, before anything is loaded.
+    `pipelines` keeps the dlt pipeline for the next sync of the same process.
     """
     if not specs:
         return []
-    pipeline = make_pipeline(source, specs[0].dataset, options)
+    kept = {} if pipelines is None else pipelines
+    key = f"{source} {options.warehouse.url()} {options.pipelines_dir}"
+    if key not in kept:
+        kept[key] = make_pipeline(source, specs[0].dataset, options)
+    pipeline = kept[key]
     loaded = set() if options.full_refresh else _existing(specs, warehouse)
     if options.full_refresh:
         _drop_staging(specs[0].dataset, warehouse)

@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+import dlt
 import sqlalchemy as sa
 from dlt.pipeline.exceptions import PipelineStepFailed
 
@@ -52,11 +53,13 @@ class SyncOutcome:
     error: str | None = None
 
 
-class Engines:
-    """Connection pools, kept across the syncs of one process (`ingestion sync --every`)."""
+class Warm:
+    """What one process keeps across its syncs (`ingestion sync --every`): connection pools
+    and dlt pipelines (each costs tens of milliseconds to make)."""
 
     def __init__(self) -> None:
         self._pools: dict[str, sa.Engine] = {}
+        self.pipelines: dict[str, dlt.Pipeline] = {}
 
     def warehouse(self, target: settings.WarehouseSettings) -> sa.Engine:
         """The warehouse's pool."""
@@ -78,6 +81,7 @@ class Engines:
         for engine in self._pools.values():
             engine.dispose()
         self._pools.clear()
+        self.pipelines.clear()
 
 
 def _first_line(error: BaseException) -> str:
@@ -269,7 +273,7 @@ def sync_source(
     request: SyncRequest,
     options: pipeline.SyncOptions,
     limits: SessionLimits,
-    engines: Engines,
+    engines: Warm,
 ) -> list[synclog.TableSync]:
     """Sync one source database; every table gets a row in the sync log."""
     started_at = datetime.now(UTC)
@@ -302,6 +306,7 @@ def sync_source(
                 on_extracted=lambda: pending.update(
                     _start_fingerprints(specs, engine, warehouse, background)
                 ),
+                pipelines=engines.pipelines,
             )
             rows = _source_rows(specs, loaded, engine, warehouse, options, started_at, pending)
     except IngestionError as error:
@@ -320,7 +325,7 @@ def _tables_by_source(
     sources: Sequence[str],
     patterns: Sequence[str],
     limits: SessionLimits,
-    engines: Engines,
+    engines: Warm,
 ) -> dict[str, tuple[str, ...]]:
     """The replicated tables that match any of `patterns`, by source; each must match one."""
     chosen: dict[str, tuple[str, ...]] = {}
@@ -342,7 +347,7 @@ def _tables_by_source(
     return chosen
 
 
-def run(request: SyncRequest, engines: Engines | None = None) -> list[synclog.TableSync]:
+def run(request: SyncRequest, engines: Warm | None = None) -> list[synclog.TableSync]:
     """Sync the requested sources one after the other; a mismatch is an error.
 
     `--table` patterns are matched in every requested source (all of them by default);
@@ -358,7 +363,7 @@ def run(request: SyncRequest, engines: Engines | None = None) -> list[synclog.Ta
         full_refresh=request.full_refresh,
     )
     limits = SessionLimits.from_settings()
-    pools = engines or Engines()
+    pools = engines or Warm()
     rows: list[synclog.TableSync] = []
     try:
         _check_warehouse(pools.warehouse(options.warehouse), options)
@@ -393,7 +398,7 @@ def run_every(
     is followed at once. Start-up, imports and connection pools are paid once. Runs until
     interrupted, or for `syncs` syncs.
     """
-    engines = Engines()
+    engines = Warm()
     number = 0
     try:
         while syncs is None or number < syncs:
