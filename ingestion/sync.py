@@ -147,7 +147,7 @@ def _start_fingerprints(
     warehouse: sa.Engine,
     background: ThreadPoolExecutor,
 ) -> dict[str, Future[fingerprints.SourceFingerprint]]:
-    """Read the source's key fingerprints while the load runs (the source is read by then).
+    """Read the source's key fingerprints in the background while dlt reads and loads.
 
     Each is bounded by the warehouse's highest key before the load: see fingerprints.
     """
@@ -293,7 +293,10 @@ def sync_source(
             log.warning("source %s: %s", source, warning)
         with _exclusive(warehouse, source), ThreadPoolExecutor(max_workers=1) as background:
             connection_string = source_session.libpq_url(url, limits)
-            pending: dict[str, Future[fingerprints.SourceFingerprint]] = {}
+            # The fingerprints' reads take one of the source connections: with only one,
+            # they wait until dlt has read the source.
+            early = catalog.max_connections > 1
+            pending = _start_fingerprints(specs, engine, warehouse, background) if early else {}
             loaded = pipeline.load(
                 source,
                 specs,
@@ -301,9 +304,11 @@ def sync_source(
                 connection_string,
                 options,
                 warehouse,
-                workers=catalog.max_connections,
+                workers=catalog.max_connections - 1 if early else 1,
                 budget_seconds=source_session.chunk_seconds_budget(report),
-                on_extracted=lambda: pending.update(
+                on_extracted=None
+                if early
+                else lambda: pending.update(
                     _start_fingerprints(specs, engine, warehouse, background)
                 ),
                 pipelines=engines.pipelines,
