@@ -169,8 +169,8 @@ def table_resource(
 ) -> dlt.sources.DltResource:
     """One source table as a dlt resource: merged on its key, incremental on its cursor.
 
-    With a time budget (a standby whose replay cancels long reads), a table keyed by one
-    integer column is read in key ranges that each fit the budget.
+    With a time budget (a standby whose replay cancels long reads), the table is read in
+    key ranges that each fit the budget (see chunked_read).
     """
     plans = column_plan.plan_columns(engine, spec)
     incremental = None
@@ -185,7 +185,18 @@ def table_resource(
         resource = chunked_read.ranges_resource(
             spec, engine, connection_string, plans, budget_seconds, incremental
         )
+    elif budget_seconds is not None and chunked_read.can_page(spec, plans):
+        resource = chunked_read.keyset_resource(
+            spec, engine, connection_string, plans, budget_seconds, incremental
+        )
     else:
+        if budget_seconds is not None:
+            log.warning(
+                "source %s, table %s: its configured key has columns that allow NULL, so it"
+                " is read in one query, which the standby's replay may cancel",
+                spec.source,
+                spec.name,
+            )
         resource = _whole_table(spec, engine, connection_string, plans, incremental, options)
     # A table with a primary key holds no duplicate keys: no dedup pass in staging.
     resource.apply_hints(
