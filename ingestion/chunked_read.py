@@ -43,6 +43,30 @@ FIRST_RANGE_KEYS = 50_000
 MIN_RANGE_KEYS = 100
 MAX_ATTEMPTS = 6
 FIRST_BACKOFF_SECONDS = 0.5
+PROGRESS_SECONDS = 10.0
+
+
+class _Progress:
+    """A line in the log every PROGRESS_SECONDS while a table is read in ranges."""
+
+    def __init__(self, spec: TableSpec, unit: str) -> None:
+        self._where = f"source {spec.source}, table {spec.name}"
+        self._unit = unit
+        self._rows = self._parts = 0
+        self._next = time.monotonic() + PROGRESS_SECONDS
+
+    def add(self, rows: int) -> None:
+        self._rows += rows
+        self._parts += 1
+        if time.monotonic() >= self._next:
+            self._next = time.monotonic() + PROGRESS_SECONDS
+            log.info(
+                "%s: %s rows read so far, in %s %s",
+                self._where,
+                f"{self._rows:,}",
+                self._parts,
+                self._unit,
+            )
 
 
 def _bounds(spec: TableSpec, engine: sa.Engine) -> tuple[int, int] | None:
@@ -130,6 +154,7 @@ def ranges_resource(
         low, high = bounds
         width = FIRST_RANGE_KEYS
         retried = ranges = 0
+        progress = _Progress(spec, "key ranges")
         while low <= high:
             top = min(high, low + width - 1)
             where = f"source {spec.source}, table {spec.name}, keys {low}-{top}"
@@ -144,6 +169,7 @@ def ranges_resource(
             retried += retries
             ranges += 1
             elapsed = time.perf_counter() - began
+            progress.add(table.num_rows)
             if table.num_rows:
                 yield table
             low = top + 1
@@ -223,6 +249,7 @@ def keyset_pages(
     after: Key | None = None
     keys = first_page_keys
     pages = retried = 0
+    progress = _Progress(spec, "key pages")
     while True:
         where = f"source {spec.source}, table {spec.name}, key page {pages + 1}"
         began = time.perf_counter()
@@ -234,6 +261,7 @@ def keyset_pages(
         elapsed = time.perf_counter() - began
         pages += 1
         retried += walk_retries + read_retries
+        progress.add(table.num_rows)
         if table.num_rows:
             yield table
         if last is None:

@@ -147,19 +147,37 @@ def _sync(args: argparse.Namespace) -> int:
     return 0
 
 
+def _ago(seconds: float) -> str:
+    """A duration as a person reads it: 45 s, 12 min, 3.5 h, 2.0 days."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 48 * 3600:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} days"
+
+
 def _status(args: argparse.Namespace) -> int:
-    rows = synclog.latest(sa.create_engine(settings.warehouse().url()))
-    if not rows:
+    tables = synclog.latest(sa.create_engine(settings.warehouse().url()))
+    if not tables:
         print("no sync has run yet: run `ingestion sync`")
         return 3
     now = datetime.now(UTC)
-    for row in rows:
-        age = (now - row.finished_at).total_seconds() / 3600
+    for table in tables:
+        row = table.last
+        if table.last_ok_started_at is None:
+            behind = "never synced successfully"
+        else:
+            behind = f"data as of {_ago((now - table.last_ok_started_at).total_seconds())} ago"
+            if row.source_lag_seconds is not None:
+                behind += f" plus the replica's lag ({_ago(row.source_lag_seconds)})"
         print(
-            f"{row.source}.{row.table_name}: {row.status} {age:.1f} h ago"
-            f" (load {row.load_id or '-'}): {row.detail}"
+            f"{row.source}.{row.table_name}: {row.status}"
+            f" {_ago((now - row.finished_at).total_seconds())} ago"
+            f" (load {row.load_id or '-'}): {row.detail}; {behind}"
         )
-    return 1 if any(row.status != "ok" for row in rows) else 0
+    return 1 if any(table.last.status != "ok" for table in tables) else 0
 
 
 def _tool(args: argparse.Namespace) -> int:
@@ -241,7 +259,12 @@ def _parser() -> argparse.ArgumentParser:
         " interrupted (Ctrl-C or SIGTERM); a failed sync is reported and the next runs",
     )
     commands.add_parser(
-        "status", help="the last sync of every table: when, and whether it reconciled"
+        "status",
+        help="the last sync of every table: when, whether it reconciled, how far behind",
+        description="One line per table: its last sync (ok, mismatch or failed), when, what"
+        " the reconciliation found, and how old the warehouse's copy is (the start of the"
+        " last successful sync, plus the replica's replication lag then). Exit 1 if any"
+        " table's last sync failed or mismatched, 3 if none has run.",
     )
 
     demo = commands.add_parser("demo", help="the simulated production system")

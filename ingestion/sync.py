@@ -168,6 +168,7 @@ def _source_rows(
     options: pipeline.SyncOptions,
     started_at: datetime,
     pending: dict[str, Future[fingerprints.SourceFingerprint]],
+    lag_seconds: float | None,
 ) -> list[synclog.TableSync]:
     rows = []
     for spec, table in zip(specs, loaded, strict=True):
@@ -218,6 +219,7 @@ def _source_rows(
                 duration_seconds=table.seconds + time.perf_counter() - began,
                 status="ok" if check.ok else "mismatch",
                 detail=check.describe(),
+                source_lag_seconds=lag_seconds,
             )
         )
     return rows
@@ -313,7 +315,9 @@ def sync_source(
                 ),
                 pipelines=engines.pipelines,
             )
-            rows = _source_rows(specs, loaded, engine, warehouse, options, started_at, pending)
+            rows = _source_rows(
+                specs, loaded, engine, warehouse, options, started_at, pending, report.lag_seconds
+            )
     except IngestionError as error:
         _record_failure(warehouse, _failed_rows(source, specs, started_at, str(error)))
         raise

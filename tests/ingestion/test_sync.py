@@ -343,3 +343,55 @@ def test_worker_process_syncs_until_terminated(launch: Launch) -> None:
     assert finished == ["sync 1 finished", "sync 2 finished"]
     assert worker.returncode == 130
     assert stderr.strip().splitlines()[-1] == "ingestion: interrupted"
+
+
+def _cli(*arguments: str) -> subprocess.CompletedProcess[str]:
+    """The command in a process of its own, with the launch's settings."""
+    return subprocess.run(
+        [sys.executable, "-m", "ingestion", *arguments],
+        env={**os.environ, "PYTHONPATH": str(REPOSITORY)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def test_status_shows_each_table_s_last_sync_and_how_old_its_data_is(launch: Launch) -> None:
+    before = _cli("status")
+    sync.run(sync.SyncRequest(sources=("vault", "collection")))
+
+    after = _cli("status")
+
+    assert (before.returncode, before.stdout) == (3, "no sync has run yet: run `ingestion sync`\n")
+    assert after.returncode == 0, after.stderr
+    lines = after.stdout.splitlines()
+    assert [line.split(":")[0] for line in lines] == [
+        "collection.collection_items",
+        "vault.vault_items",
+    ]
+    for line in lines:
+        assert ": ok " in line and "ok (rows and checksum," in line
+        assert line.endswith(" s ago"), line
+
+
+def test_a_row_the_warehouse_lost_fails_the_sync_and_shows_in_status(launch: Launch) -> None:
+    simulator.advance(launch.demo, hours=10)
+    sync.run(sync.SyncRequest(sources=("vault",)))
+    with launch.warehouse.begin() as connection:
+        connection.exec_driver_sql(
+            "delete from raw_vault.vault_items"
+            " where id = (select min(id) from raw_vault.vault_items)"
+        )
+
+    result = _cli("sync", "--source", "vault")
+    status = _cli("status")
+
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == (
+        "ingestion: reconciliation failed for vault.vault_items: see `ingestion status`"
+    )
+    assert status.returncode == 1
+    (line,) = status.stdout.splitlines()
+    assert line.startswith("vault.vault_items: mismatch ")
+    assert " live rows, warehouse " in line and " and their checksums differ" in line
