@@ -156,20 +156,10 @@ def resolve(
     catalog: Catalog, source: str, engine: Engine, tables: Sequence[str] | None = None
 ) -> list[TableSpec]:
     """The TableSpecs of `source` (only those matching `tables`, names or globs, if given)."""
-    if source not in catalog.sources:
-        known = ", ".join(catalog.sources)
-        raise IngestionError(f"source {source} is not in catalog {catalog.path} (known: {known})")
-    config = catalog.sources[source]
+    config = _source_config(catalog, source)
     with failures_named(source, engine), engine.connect() as connection:
         inspector = sa.inspect(connection)
-        if not inspector.has_schema(config.schema):
-            raise IngestionError(
-                f"source {source}: schema {config.schema} (sources.{source}.schema in catalog"
-                f" {catalog.path}) does not exist"
-            )
-        partitions = _partitions(connection, config.schema)
-        existing = sorted(set(inspector.get_table_names(schema=config.schema)) - partitions)
-        selected = _selected(catalog, config, existing, partitions)
+        selected = _selected_in(catalog, config, connection)
         columns = inspector.get_multi_columns(schema=config.schema, filter_names=selected)
         keys = inspector.get_multi_pk_constraint(schema=config.schema, filter_names=selected)
     names = {table: tuple(c["name"] for c in columns[(config.schema, table)]) for table in selected}
@@ -193,6 +183,32 @@ def resolve(
         )
         for table in chosen
     ]
+
+
+def selected_tables(catalog: Catalog, source: str, engine: Engine) -> list[str]:
+    """The names of the tables the catalog takes from `source`, sorted."""
+    config = _source_config(catalog, source)
+    with failures_named(source, engine), engine.connect() as connection:
+        return _selected_in(catalog, config, connection)
+
+
+def _source_config(catalog: Catalog, source: str) -> SourceConfig:
+    if source not in catalog.sources:
+        known = ", ".join(catalog.sources)
+        raise IngestionError(f"source {source} is not in catalog {catalog.path} (known: {known})")
+    return catalog.sources[source]
+
+
+def _selected_in(catalog: Catalog, config: SourceConfig, connection: Connection) -> list[str]:
+    inspector = sa.inspect(connection)
+    if not inspector.has_schema(config.schema):
+        raise IngestionError(
+            f"source {config.name}: schema {config.schema} (sources.{config.name}.schema in"
+            f" catalog {catalog.path}) does not exist"
+        )
+    partitions = _partitions(connection, config.schema)
+    existing = sorted(set(inspector.get_table_names(schema=config.schema)) - partitions)
+    return _selected(catalog, config, existing, partitions)
 
 
 # --- reading the file -------------------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -117,35 +118,72 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _print_rows(rows: Sequence[synclog.TableSync]) -> None:
+    for row in rows:
+        print(
+            f"{row.source}.{row.table_name}: {row.rows_written:,} rows loaded,"
+            f" {row.deletes_found:,} deletes found, {row.detail}"
+        )
+
+
+def _print_outcome(outcome: sync.SyncOutcome) -> None:
+    _print_rows(outcome.rows)
+    if outcome.error is not None:
+        print(f"ingestion: {outcome.error}", file=sys.stderr)
+    result = "failed" if outcome.error is not None else "finished"
+    print(f"sync {outcome.number} {result} in {outcome.seconds:.2f} s", flush=True)
+
+
+def _stop_on_sigterm(*_: object) -> None:
+    raise KeyboardInterrupt
+
+
 def _sync(args: argparse.Namespace) -> int:
-    if args.table and not args.source:
-        raise IngestionError("--table needs --source: name the database the table is in")
     request = sync.SyncRequest(
         sources=tuple(args.source or ()),
         tables=tuple(args.table or ()),
         full_refresh=args.full_refresh,
     )
-    for row in sync.run(request):
-        print(
-            f"{row.source}.{row.table_name}: {row.rows_written:,} rows loaded,"
-            f" {row.deletes_found:,} deletes found, {row.detail}"
-        )
+    if args.every is None:
+        _print_rows(sync.run(request))
+        return 0
+    # A service manager stops the worker with SIGTERM: end it like Ctrl-C.
+    signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    sync.run_every(request, args.every, _print_outcome)
     return 0
 
 
+def _ago(seconds: float) -> str:
+    """A duration as a person reads it: 45 s, 12 min, 3.5 h, 2.0 days."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 48 * 3600:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} days"
+
+
 def _status(args: argparse.Namespace) -> int:
-    rows = synclog.latest(sa.create_engine(settings.warehouse().url()))
-    if not rows:
+    tables = synclog.latest(sa.create_engine(settings.warehouse().url()))
+    if not tables:
         print("no sync has run yet: run `ingestion sync`")
         return 3
     now = datetime.now(UTC)
-    for row in rows:
-        age = (now - row.finished_at).total_seconds() / 3600
+    for table in tables:
+        row = table.last
+        if table.last_ok_started_at is None:
+            behind = "never synced successfully"
+        else:
+            behind = f"data as of {_ago((now - table.last_ok_started_at).total_seconds())} ago"
+            if row.source_lag_seconds is not None:
+                behind += f" plus the replica's lag ({_ago(row.source_lag_seconds)})"
         print(
-            f"{row.source}.{row.table_name}: {row.status} {age:.1f} h ago"
-            f" (load {row.load_id or '-'}): {row.detail}"
+            f"{row.source}.{row.table_name}: {row.status}"
+            f" {_ago((now - row.finished_at).total_seconds())} ago"
+            f" (load {row.load_id or '-'}): {row.detail}; {behind}"
         )
-    return 1 if any(row.status != "ok" for row in rows) else 0
+    return 1 if any(table.last.status != "ok" for table in tables) else 0
 
 
 def _profile(args: argparse.Namespace) -> int:
@@ -297,6 +335,16 @@ REPLAY_TIMEOUT_SECONDS = 120
 WRAPPED_TOOLS = ("dbt", "sqlfluff")
 
 
+def _seconds(value: str) -> float:
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds, not {value!r}") from None
+    if not 0 < seconds < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected more than 0 seconds, not {value}")
+    return seconds
+
+
 def _timestamp(value: str) -> datetime:
     moment = datetime.fromisoformat(value)
     if moment.tzinfo is None:
@@ -342,13 +390,28 @@ def _parser() -> argparse.ArgumentParser:
         "--source", action="append", help="only this source (repeatable; default: all)"
     )
     replicate.add_argument(
-        "--table", action="append", help="only this table or glob of --source (repeatable)"
+        "--table",
+        action="append",
+        help="only this table, or tables matching this glob, of the chosen sources"
+        " (repeatable; each must match a table of one of them)",
     )
     replicate.add_argument(
         "--full-refresh", action="store_true", help="drop and re-read the chosen tables"
     )
+    replicate.add_argument(
+        "--every",
+        type=_seconds,
+        metavar="SECONDS",
+        help="keep running: start a sync every SECONDS (at once if one runs longer) until"
+        " interrupted (Ctrl-C or SIGTERM); a failed sync is reported and the next runs",
+    )
     commands.add_parser(
-        "status", help="the last sync of every table: when, and whether it reconciled"
+        "status",
+        help="the last sync of every table: when, whether it reconciled, how far behind",
+        description="One line per table: its last sync (ok, mismatch or failed), when, what"
+        " the reconciliation found, and how old the warehouse's copy is (the start of the"
+        " last successful sync, plus the replica's replication lag then). Exit 1 if any"
+        " table's last sync failed or mismatched, 3 if none has run.",
     )
 
     demo = commands.add_parser("demo", help="the simulated production system")

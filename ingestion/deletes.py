@@ -5,10 +5,12 @@ the warehouse table whose key is no longer in the source get `_ingestion_deleted
 time the sync noticed. Nothing is removed, so history stays and staging decides. The
 warehouse side uses PostgreSQL's COPY and temporary tables.
 
-A table keyed by one integer column is first compared by key ranges: each side gives
-the count and the sum of its keys per range (an index-only scan on the source), and
-only the ranges whose fingerprints differ are compared key by key. A quiet large table
-thus costs two small aggregates instead of streaming every key.
+First the whole table's key fingerprints are compared (see fingerprints: one read of the
+source's keys, one row of the warehouse's running sums). Equal, nothing was deleted, and
+the live rows both sides counted on the way serve the reconciliation too. Otherwise a
+table keyed by one integer column is compared by key ranges: each side gives the count
+and the sum of its keys per range, and only the ranges that differ are compared key by
+key; other tables stream every source key.
 """
 
 from __future__ import annotations
@@ -16,11 +18,13 @@ from __future__ import annotations
 import io
 import logging
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
 from psycopg2 import sql
 
+from ingestion import fingerprints
 from ingestion.catalog import TableSpec
 from ingestion.pipeline import DELETED_AT
 
@@ -32,6 +36,18 @@ MIN_RANGE_WIDTH = 1000
 MAX_RANGES = 50
 
 Range = tuple[int, int]
+
+
+@dataclass(frozen=True)
+class DeleteCheck:
+    """What one table's delete check found, and the live rows it counted on the way.
+
+    The counts are None unless the check proved both sides hold the same live keys.
+    """
+
+    deletes_found: int
+    source_rows: int | None = None
+    warehouse_rows: int | None = None
 
 
 def _source_keys(
@@ -119,12 +135,48 @@ def _changed_ranges(spec: TableSpec, source: sa.Engine, warehouse: sa.Engine) ->
     return [(b * width, (b + 1) * width) for b in changed]
 
 
-def mark_hard_deletes(
+def check_deletes(
+    spec: TableSpec,
+    source: sa.Engine,
+    warehouse: sa.Engine,
+    noticed_at: datetime,
+    source_keys: fingerprints.SourceFingerprint,
+) -> DeleteCheck:
+    """Mark warehouse rows whose key left the source, comparing fingerprints first.
+
+    `source_keys` was taken after this sync read the source, while it loaded.
+    """
+    if not ensure_deleted_column(spec, warehouse):
+        return DeleteCheck(0)
+    everything = fingerprints.warehouse_fingerprint(spec, warehouse)
+    here = everything
+    if source_keys.bound is not None:
+        here = here.minus(fingerprints.warehouse_above(spec, warehouse, source_keys.bound))
+    if source_keys.bounded == here:
+        log.info("%s.%s: key fingerprints equal, no deletes", spec.source, spec.name)
+        return DeleteCheck(0, source_rows=source_keys.live_rows, warehouse_rows=everything.rows)
+    return DeleteCheck(_mark_hard_deletes(spec, source, warehouse, noticed_at))
+
+
+def count_fresh_copy(
+    spec: TableSpec,
+    warehouse: sa.Engine,
+    source_keys: fingerprints.SourceFingerprint | None = None,
+) -> DeleteCheck:
+    """A table just copied whole lost no row; its count readies the next sync's check."""
+    if not ensure_deleted_column(spec, warehouse):
+        return DeleteCheck(0)
+    return DeleteCheck(
+        0,
+        source_rows=None if source_keys is None else source_keys.live_rows,
+        warehouse_rows=fingerprints.warehouse_fingerprint(spec, warehouse).rows,
+    )
+
+
+def _mark_hard_deletes(
     spec: TableSpec, source: sa.Engine, warehouse: sa.Engine, noticed_at: datetime
 ) -> int:
-    """Mark warehouse rows whose key left the source; returns how many were marked."""
-    if not ensure_deleted_column(spec, warehouse):
-        return 0
+    """Compare keys range by range (or all of them); returns how many rows were marked."""
     ranges = _changed_ranges(spec, source, warehouse) if spec.has_integer_key else None
     if ranges == []:
         return 0

@@ -120,18 +120,30 @@ def _measure(engine: sa.Engine, query: sql.Composed, salt: str) -> tuple[int, st
 
 
 def reconcile(
-    spec: TableSpec, source: sa.Engine, warehouse: sa.Engine, salt: str, *, read_whole: bool
+    spec: TableSpec,
+    source: sa.Engine,
+    warehouse: sa.Engine,
+    salt: str,
+    *,
+    read_whole: bool,
+    source_rows: int | None = None,
+    warehouse_rows: int | None = None,
 ) -> Reconciliation:
-    """Compare one table's live rows, and its checksum where it is cheap or read whole."""
-    source_count, _ = _measure(source, _count_query(spec.schema, spec, source_side=True), salt)
+    """Compare one table's live rows, and its checksum where it is cheap or read whole.
+
+    Live rows already counted in this sync (by the delete check) are not counted again.
+    """
+    if source_rows is None:
+        source_rows, _ = _measure(source, _count_query(spec.schema, spec, source_side=True), salt)
     if not sa.inspect(warehouse).has_table(spec.name, schema=spec.dataset):
         # dlt creates a table with its first row, so an empty source has none yet.
-        return Reconciliation(source_count, 0, None if source_count else True)
-    if not (read_whole or source_count <= CHECKSUM_MAX_ROWS):
-        warehouse_count, _ = _measure(
-            warehouse, _count_query(spec.dataset, spec, source_side=False), salt
-        )
-        return Reconciliation(source_count, warehouse_count, None)
+        return Reconciliation(source_rows, 0, None if source_rows else True)
+    if not (read_whole or source_rows <= CHECKSUM_MAX_ROWS):
+        if warehouse_rows is None:
+            warehouse_rows, _ = _measure(
+                warehouse, _count_query(spec.dataset, spec, source_side=False), salt
+            )
+        return Reconciliation(source_rows, warehouse_rows, None)
     json_like = _json_like_columns(spec, source)
     source_count, source_sum = _measure(
         source, _checksum_query(spec, spec.schema, source_side=True, json_like=json_like), salt

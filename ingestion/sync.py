@@ -2,18 +2,30 @@
 
 from __future__ import annotations
 
+import fnmatch
 import logging
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+import dlt
 import sqlalchemy as sa
 from dlt.pipeline.exceptions import PipelineStepFailed
 
 from ingestion import catalog as catalog_module
-from ingestion import deletes, pipeline, reconcile, settings, source_session, synclog
+from ingestion import (
+    chunked_read,
+    deletes,
+    fingerprints,
+    pipeline,
+    reconcile,
+    settings,
+    source_session,
+    synclog,
+)
 from ingestion.catalog import Catalog, TableSpec
 from ingestion.errors import IngestionError
 from ingestion.source_session import SessionLimits
@@ -28,6 +40,48 @@ class SyncRequest:
     sources: tuple[str, ...] = ()
     tables: tuple[str, ...] = ()
     full_refresh: bool = False
+
+
+@dataclass(frozen=True)
+class SyncOutcome:
+    """One sync of a worker: its table rows, or the one-line error that stopped it."""
+
+    number: int
+    started_at: datetime
+    seconds: float
+    rows: tuple[synclog.TableSync, ...]
+    error: str | None = None
+
+
+class Warm:
+    """What one process keeps across its syncs (`ingestion sync --every`): connection pools
+    and dlt pipelines (each costs tens of milliseconds to make)."""
+
+    def __init__(self) -> None:
+        self._pools: dict[str, sa.Engine] = {}
+        self.pipelines: dict[str, dlt.Pipeline] = {}
+
+    def warehouse(self, target: settings.WarehouseSettings) -> sa.Engine:
+        """The warehouse's pool."""
+        url = target.url()
+        return self._pool(url.render_as_string(hide_password=False), lambda: sa.create_engine(url))
+
+    def source(self, url: sa.URL, limits: SessionLimits) -> sa.Engine:
+        """A source's pool of read-only, bounded sessions."""
+        key = f"{url.render_as_string(hide_password=False)} {limits}"
+        return self._pool(key, lambda: source_session.source_engine(url, limits))
+
+    def _pool(self, key: str, make: Callable[[], sa.Engine]) -> sa.Engine:
+        if key not in self._pools:
+            self._pools[key] = make()
+        return self._pools[key]
+
+    def dispose(self) -> None:
+        """Close every pooled connection."""
+        for engine in self._pools.values():
+            engine.dispose()
+        self._pools.clear()
+        self.pipelines.clear()
 
 
 def _first_line(error: BaseException) -> str:
@@ -75,6 +129,37 @@ def _check_cursors(specs: Sequence[TableSpec], engine: sa.Engine) -> None:
                 )
 
 
+def _source_fingerprint(
+    spec: TableSpec, engine: sa.Engine, bound: int | None
+) -> fingerprints.SourceFingerprint:
+    """The source's key fingerprint, read again if a standby's replay cancels the read."""
+    where = f"source {spec.source}, table {spec.name}, key fingerprint"
+    with source_session.failures_named(spec.source, engine, spec.name):
+        found, _ = chunked_read.read_with_retries(
+            lambda: fingerprints.source_fingerprint(spec, engine, bound), where
+        )
+    return found
+
+
+def _start_fingerprints(
+    specs: Sequence[TableSpec],
+    engine: sa.Engine,
+    warehouse: sa.Engine,
+    background: ThreadPoolExecutor,
+) -> dict[str, Future[fingerprints.SourceFingerprint]]:
+    """Read the source's key fingerprints in the background while dlt reads and loads.
+
+    Each is bounded by the warehouse's highest key before the load: see fingerprints.
+    """
+    return {
+        spec.name: background.submit(
+            _source_fingerprint, spec, engine, fingerprints.highest_key(spec, warehouse)
+        )
+        for spec in specs
+        if spec.detect_deletes
+    }
+
+
 def _source_rows(
     specs: Sequence[TableSpec],
     loaded: Sequence[pipeline.LoadedTable],
@@ -82,18 +167,27 @@ def _source_rows(
     warehouse: sa.Engine,
     options: pipeline.SyncOptions,
     started_at: datetime,
+    pending: dict[str, Future[fingerprints.SourceFingerprint]],
+    lag_seconds: float | None,
 ) -> list[synclog.TableSync]:
     rows = []
     for spec, table in zip(specs, loaded, strict=True):
         began = time.perf_counter()
         noticed = datetime.now(UTC)
-        deletes.ensure_deleted_column(spec, warehouse)
-        # A full refresh has just copied every live row: nothing can be missing.
-        found = (
-            deletes.mark_hard_deletes(spec, engine, warehouse, noticed)
-            if spec.detect_deletes and not options.full_refresh
-            else 0
-        )
+        found = deletes.DeleteCheck(0)
+        if not spec.detect_deletes:
+            deletes.ensure_deleted_column(spec, warehouse)
+        else:
+            source_keys = (
+                pending[spec.name].result()
+                if spec.name in pending
+                else _source_fingerprint(spec, engine, None)
+            )
+            if table.replaced:
+                # A full copy has just read every live row: nothing can be missing.
+                found = deletes.count_fresh_copy(spec, warehouse, source_keys)
+            else:
+                found = deletes.check_deletes(spec, engine, warehouse, noticed, source_keys)
         checked = time.perf_counter()
         check = reconcile.reconcile(
             spec,
@@ -101,6 +195,8 @@ def _source_rows(
             warehouse,
             options.pii_salt,
             read_whole=spec.cursor is None,
+            source_rows=found.source_rows,
+            warehouse_rows=found.warehouse_rows,
         )
         finished_at = datetime.now(UTC)
         log.info(
@@ -119,10 +215,11 @@ def _source_rows(
                 finished_at=finished_at,
                 rows_read=table.rows,
                 rows_written=table.rows,
-                deletes_found=found,
+                deletes_found=found.deletes_found,
                 duration_seconds=table.seconds + time.perf_counter() - began,
                 status="ok" if check.ok else "mismatch",
                 detail=check.describe(),
+                source_lag_seconds=lag_seconds,
             )
         )
     return rows
@@ -178,12 +275,13 @@ def sync_source(
     request: SyncRequest,
     options: pipeline.SyncOptions,
     limits: SessionLimits,
-    warehouse: sa.Engine,
+    engines: Warm,
 ) -> list[synclog.TableSync]:
     """Sync one source database; every table gets a row in the sync log."""
     started_at = datetime.now(UTC)
     url = settings.source_url(source)
-    engine = source_session.source_engine(url, limits)
+    engine = engines.source(url, limits)
+    warehouse = engines.warehouse(options.warehouse)
     specs: list[TableSpec] = []
     secrets = [options.warehouse.password, options.pii_salt, url.password or ""]
     try:
@@ -195,8 +293,12 @@ def sync_source(
         log.info("source %s: %s", source, report.summary())
         for warning in report.warnings():
             log.warning("source %s: %s", source, warning)
-        with _exclusive(warehouse, source):
+        with _exclusive(warehouse, source), ThreadPoolExecutor(max_workers=1) as background:
             connection_string = source_session.libpq_url(url, limits)
+            # The fingerprints' reads take one of the source connections: with only one,
+            # they wait until dlt has read the source.
+            early = catalog.max_connections > 1
+            pending = _start_fingerprints(specs, engine, warehouse, background) if early else {}
             loaded = pipeline.load(
                 source,
                 specs,
@@ -204,10 +306,18 @@ def sync_source(
                 connection_string,
                 options,
                 warehouse,
-                workers=catalog.max_connections,
+                workers=catalog.max_connections - 1 if early else 1,
                 budget_seconds=source_session.chunk_seconds_budget(report),
+                on_extracted=None
+                if early
+                else lambda: pending.update(
+                    _start_fingerprints(specs, engine, warehouse, background)
+                ),
+                pipelines=engines.pipelines,
             )
-            rows = _source_rows(specs, loaded, engine, warehouse, options, started_at)
+            rows = _source_rows(
+                specs, loaded, engine, warehouse, options, started_at, pending, report.lag_seconds
+            )
     except IngestionError as error:
         _record_failure(warehouse, _failed_rows(source, specs, started_at, str(error)))
         raise
@@ -215,14 +325,44 @@ def sync_source(
         message = _scrubbed(f"source {source}: {_first_line(error)}", secrets)
         _record_failure(warehouse, _failed_rows(source, specs, started_at, message))
         raise IngestionError(message) from None
-    finally:
-        engine.dispose()
     synclog.record(warehouse, rows)
     return rows
 
 
-def run(request: SyncRequest) -> list[synclog.TableSync]:
-    """Sync the requested sources one after the other; a mismatch is an error."""
+def _tables_by_source(
+    catalog: Catalog,
+    sources: Sequence[str],
+    patterns: Sequence[str],
+    limits: SessionLimits,
+    engines: Warm,
+) -> dict[str, tuple[str, ...]]:
+    """The replicated tables that match any of `patterns`, by source; each must match one."""
+    chosen: dict[str, tuple[str, ...]] = {}
+    matched: set[str] = set()
+    for source in sources:
+        engine = engines.source(settings.source_url(source), limits)
+        source_session.connect_check(source, engine)
+        tables = catalog_module.selected_tables(catalog, source, engine)
+        found = [t for t in tables if any(fnmatch.fnmatchcase(t, p) for p in patterns)]
+        matched.update(p for p in patterns if fnmatch.filter(tables, p))
+        if found:
+            chosen[source] = tuple(found)
+    for pattern in patterns:
+        if pattern not in matched:
+            raise IngestionError(
+                f"no replicated table matches {pattern} in source"
+                f"{'s' if len(sources) > 1 else ''} {', '.join(sources)}"
+            )
+    return chosen
+
+
+def run(request: SyncRequest, engines: Warm | None = None) -> list[synclog.TableSync]:
+    """Sync the requested sources one after the other; a mismatch is an error.
+
+    `--table` patterns are matched in every requested source (all of them by default);
+    sources with no matching table are left out. Pools in `engines` are kept for the next
+    call; without it the sync opens and closes its own.
+    """
     catalog = catalog_module.load_catalog(settings.catalog_path())
     sources = request.sources or catalog_module.source_names(catalog)
     options = pipeline.SyncOptions(
@@ -232,17 +372,55 @@ def run(request: SyncRequest) -> list[synclog.TableSync]:
         full_refresh=request.full_refresh,
     )
     limits = SessionLimits.from_settings()
-    warehouse = sa.create_engine(options.warehouse.url())
+    pools = engines or Warm()
     rows: list[synclog.TableSync] = []
     try:
-        _check_warehouse(warehouse, options)
-        for source in sources:
-            rows.extend(sync_source(catalog, source, request, options, limits, warehouse))
+        _check_warehouse(pools.warehouse(options.warehouse), options)
+        tables = {source: request.tables for source in sources}
+        if request.tables and len(sources) > 1:
+            tables = _tables_by_source(catalog, sources, request.tables, limits, pools)
+        for source, names in tables.items():
+            chosen = SyncRequest((source,), names, request.full_refresh)
+            rows.extend(sync_source(catalog, source, chosen, options, limits, pools))
     finally:
-        warehouse.dispose()
+        if engines is None:
+            pools.dispose()
     mismatched = [f"{row.source}.{row.table_name}" for row in rows if row.status == "mismatch"]
     if mismatched:
         raise IngestionError(
             f"reconciliation failed for {', '.join(mismatched)}: see `ingestion status`"
         )
     return rows
+
+
+def run_every(
+    request: SyncRequest,
+    every_seconds: float,
+    report: Callable[[SyncOutcome], None],
+    *,
+    syncs: int | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> None:
+    """Sync again and again in this process, one sync starting every `every_seconds`.
+
+    A sync that fails is reported and the next one runs on time; a sync that runs late
+    is followed at once. Start-up, imports and connection pools are paid once. Runs until
+    interrupted, or for `syncs` syncs.
+    """
+    engines = Warm()
+    number = 0
+    try:
+        while syncs is None or number < syncs:
+            number += 1
+            started_at = datetime.now(UTC)
+            began = time.perf_counter()
+            try:
+                rows, error = tuple(run(request, engines)), None
+            except IngestionError as failure:
+                rows, error = (), str(failure)
+            seconds = time.perf_counter() - began
+            report(SyncOutcome(number, started_at, seconds, rows, error))
+            if syncs is None or number < syncs:
+                sleep(max(0.0, every_seconds - seconds))
+    finally:
+        engines.dispose()

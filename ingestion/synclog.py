@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -26,6 +26,21 @@ table_syncs = sa.Table(
     sa.Column("duration_seconds", sa.Float, nullable=False),
     sa.Column("status", sa.Text, nullable=False, comment="ok, mismatch or failed"),
     sa.Column("detail", sa.Text, nullable=False),
+    sa.Column(
+        "source_lag_seconds",
+        sa.Float,
+        nullable=True,
+        comment="the source standby's replication lag at the sync; null on a primary",
+    ),
+)
+# Added after the table's first version: logs made before it lack the column.
+ADDED_COLUMN = sa.text(
+    "alter table ingestion.table_syncs add column if not exists source_lag_seconds float"
+)
+HAS_ADDED_COLUMN = sa.text(
+    "select exists (select from pg_catalog.pg_attribute"
+    " where attrelid = to_regclass('ingestion.table_syncs')"
+    " and attname = 'source_lag_seconds' and not attisdropped)"
 )
 
 
@@ -44,6 +59,20 @@ class TableSync:
     duration_seconds: float
     status: str
     detail: str
+    source_lag_seconds: float | None = field(default=None)
+
+
+@dataclass(frozen=True)
+class TableStatus:
+    """A table's last sync, and when its last successful one started (None: never)."""
+
+    last: TableSync
+    last_ok_started_at: datetime | None
+
+
+def _add_missing_columns(connection: sa.Connection) -> None:
+    if not connection.execute(HAS_ADDED_COLUMN).scalar_one():
+        connection.execute(ADDED_COLUMN)
 
 
 def record(warehouse: sa.Engine, rows: Sequence[TableSync]) -> None:
@@ -53,14 +82,16 @@ def record(warehouse: sa.Engine, rows: Sequence[TableSync]) -> None:
     with warehouse.begin() as connection:
         connection.execute(sa.schema.CreateSchema(LOG_SCHEMA, if_not_exists=True))
         _metadata.create_all(connection, checkfirst=True)
+        _add_missing_columns(connection)
         connection.execute(table_syncs.insert(), [asdict(row) for row in rows])
 
 
-def latest(warehouse: sa.Engine) -> list[TableSync]:
-    """The last sync of every table, newest first."""
-    with warehouse.connect() as connection:
+def latest(warehouse: sa.Engine) -> list[TableStatus]:
+    """The last sync of every table, by source and table."""
+    with warehouse.begin() as connection:
         if not sa.inspect(connection).has_table(LOG_TABLE, schema=LOG_SCHEMA):
             return []
+        _add_missing_columns(connection)
         ranked = sa.select(
             table_syncs,
             sa.func.row_number()
@@ -69,10 +100,22 @@ def latest(warehouse: sa.Engine) -> list[TableSync]:
                 order_by=table_syncs.c.finished_at.desc(),
             )
             .label("rank"),
+            sa.func.max(table_syncs.c.started_at)
+            .filter(table_syncs.c.status == "ok")
+            .over(partition_by=(table_syncs.c.source, table_syncs.c.table_name))
+            .label("last_ok_started_at"),
         ).subquery()
         query = (
-            sa.select(*(ranked.c[column.name] for column in table_syncs.columns))
+            sa.select(
+                *(ranked.c[column.name] for column in table_syncs.columns),
+                ranked.c.last_ok_started_at,
+            )
             .where(ranked.c.rank == 1)
             .order_by(ranked.c.source, ranked.c.table_name)
         )
-        return [TableSync(**row._mapping) for row in connection.execute(query)]
+        found = []
+        for row in connection.execute(query):
+            values = dict(row._mapping)
+            last_ok = values.pop("last_ok_started_at")
+            found.append(TableStatus(TableSync(**values), last_ok))
+        return found

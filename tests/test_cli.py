@@ -41,3 +41,18 @@ def test_unknown_local_action_is_a_usage_error(tmp_path: Path) -> None:
 
     assert result.returncode == 2
     assert "invalid choice: 'explode'" in result.stderr
+
+
+def test_sync_help_explains_every_option(tmp_path: Path) -> None:
+    result = run_cli("sync", "--help", cwd=tmp_path)
+
+    assert result.returncode == 0
+    for option in ["--source", "--table", "--full-refresh", "--every SECONDS"]:
+        assert option in result.stdout
+
+
+def test_sync_every_needs_a_positive_number_of_seconds(tmp_path: Path) -> None:
+    result = run_cli("sync", "--every", "0", cwd=tmp_path)
+
+    assert result.returncode == 2
+    assert "argument --every: expected more than 0 seconds, not 0" in result.stderr

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 import shutil
 import socket
@@ -12,13 +13,22 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import connectorx
 import psycopg2.errors
 import pyarrow as pa
 import pytest
 import sqlalchemy as sa
 from psycopg2 import sql
 
-from ingestion import chunked_read, local_server, local_standby, source_session, sync
+from ingestion import (
+    chunked_read,
+    column_plan,
+    local_server,
+    local_standby,
+    source_session,
+    sync,
+)
+from ingestion.catalog import TableSpec
 from ingestion.errors import IngestionError
 from ingestion.local_server import LocalServer
 from tests.helpers import run_cli
@@ -89,15 +99,27 @@ def _scalar(server: LocalServer, query: sql.Composable | str, *parameters: objec
     return value
 
 
-def _new_table(primary: LocalServer, rows: int) -> str:
-    """A table of `rows` ids on the primary; autovacuum off, so only the test prunes it."""
+def _new_table(primary: LocalServer, rows: int, *, composite: bool = False) -> str:
+    """A table of `rows` ids on the primary; autovacuum off, so only the test prunes it.
+
+    `composite`: keyed by (region text, id) instead of id alone.
+    """
     name = f"t_{uuid.uuid4().hex[:12]}"
+    shape, values = "id int primary key", "g"
+    if composite:
+        shape = "region text not null, id int not null, primary key (region, id)"
+        values = "(array['north', 'it''s', 'a :b'])[1 + g % 3], g"
     _execute(
         primary,
         sql.SQL(
-            "create table {} (id int primary key) with (autovacuum_enabled = off);"
-            " insert into {} select generate_series(1, {})"
-        ).format(sql.Identifier(name), sql.Identifier(name), sql.Literal(rows)),
+            "create table {table} ({shape}) with (autovacuum_enabled = off);"
+            " insert into {table} select {values} from generate_series(1, {rows}) as g"
+        ).format(
+            table=sql.Identifier(name),
+            shape=sql.SQL(shape),
+            values=sql.SQL(values),
+            rows=sql.Literal(rows),
+        ),
     )
     return name
 
@@ -175,7 +197,7 @@ def test_recovery_conflict_cancels_a_long_standby_read_and_is_recognised(
 
 
 def _cancelling_standby(
-    primary: LocalServer, standby: LocalServer, reader_url: sa.URL
+    primary: LocalServer, standby: LocalServer, reader_url: sa.URL, *, composite: bool = False
 ) -> tuple[str, sa.Engine]:
     """A standby whose replay cancels reads after CONFLICT_DELAY_MS, a table replayed on it,
     and a reader engine on it."""
@@ -185,7 +207,7 @@ def _cancelling_standby(
         max_standby_streaming_delay_ms=CONFLICT_DELAY_MS,
         hot_standby_feedback=False,
     )
-    table = _new_table(primary, rows=10_000)
+    table = _new_table(primary, rows=10_000, composite=composite)
     local_standby.wait_for_replay(primary, standby, REPLAY_TIMEOUT_SECONDS)
     engine = source_session.source_engine(
         reader_url.set(port=standby.port),
@@ -294,15 +316,17 @@ def test_standby_start_without_a_running_primary_is_one_line(tmp_path: Path) -> 
     ]
 
 
-def test_sync_from_the_standby_reads_key_ranges_and_is_exact(
+def _sync_from_standby(
     primary: LocalServer,
     standby: LocalServer,
     reader_url: sa.URL,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
-    caplog: pytest.LogCaptureFixture,
+    table: str,
+    table_sql: sql.Composable,
 ) -> None:
-    """A standby whose replay cancels long reads: the sync reads short key ranges."""
+    """Settings for a sync of `table` of source `shop` on a standby whose replay cancels
+    long reads, into a warehouse of its own on the primary; `table_sql` makes the table."""
     local_standby.start_standby(
         primary,
         standby,
@@ -310,16 +334,12 @@ def test_sync_from_the_standby_reads_key_ranges_and_is_exact(
         hot_standby_feedback=False,
     )
     warehouse_db, password = f"w_{uuid.uuid4().hex[:8]}", secrets.token_urlsafe(16)
+    _execute(primary, table_sql)
     _execute(
         primary,
-        sql.SQL(
-            "create table shop_items (id bigint primary key, label text, price numeric(8, 2),"
-            " updated_at timestamptz not null);"
-            " insert into shop_items select g, 'item ' || g, g / 100.0,"
-            " timestamptz '2026-06-01' + g * interval '1 second'"
-            " from generate_series(1, 120000) as g;"
-            " create role {role} login password {password}"
-        ).format(role=sql.Identifier(warehouse_db), password=sql.Literal(password)),
+        sql.SQL("create role {} login password {}").format(
+            sql.Identifier(warehouse_db), sql.Literal(password)
+        ),
     )
     _execute(
         primary,
@@ -328,7 +348,7 @@ def test_sync_from_the_standby_reads_key_ranges_and_is_exact(
         ),
     )
     local_standby.wait_for_replay(primary, standby, REPLAY_TIMEOUT_SECONDS)
-    (tmp_path / "catalog.yml").write_text("sources:\n  shop:\n    tables: [shop_items]\n")
+    (tmp_path / "catalog.yml").write_text(f"sources:\n  shop:\n    tables: [{table}]\n")
     source = reader_url.set(port=standby.port).render_as_string(hide_password=False)
     for name, value in {
         "SOURCE_SHOP_URL": source,
@@ -342,6 +362,48 @@ def test_sync_from_the_standby_reads_key_ranges_and_is_exact(
         "PIPELINES_DIR": str(tmp_path / "dlt"),
     }.items():
         monkeypatch.setenv(name, value)
+
+
+def _digests(primary: LocalServer, table: str, columns: list[str]) -> tuple[object, object]:
+    """The table's rows in one digest: on the primary, and in the warehouse's raw_shop."""
+    digest = sql.SQL(
+        "select md5(string_agg(concat_ws('|', {columns}), ',' order by {columns})) from {table}"
+    )
+    listed = sql.SQL(", ").join(map(sql.Identifier, columns))
+    expected = _scalar(primary, digest.format(columns=listed, table=sql.Identifier(table)))
+    warehouse = sa.create_engine(local_server.admin_url(primary, os.environ["WAREHOUSE_DB"]))
+    with warehouse.connect() as connection:
+        cursor = connection.connection.cursor()
+        cursor.execute(digest.format(columns=listed, table=sql.Identifier("raw_shop", table)))
+        (loaded,) = cursor.fetchone()
+    warehouse.dispose()
+    return loaded, expected
+
+
+def test_sync_from_the_standby_reads_key_ranges_and_is_exact(
+    primary: LocalServer,
+    standby: LocalServer,
+    reader_url: sa.URL,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A standby whose replay cancels long reads: the sync reads short key ranges."""
+    _sync_from_standby(
+        primary,
+        standby,
+        reader_url,
+        tmp_path,
+        monkeypatch,
+        "shop_items",
+        sql.SQL(
+            "create table shop_items (id bigint primary key, label text, price numeric(8, 2),"
+            " updated_at timestamptz not null);"
+            " insert into shop_items select g, 'item ' || g, g / 100.0,"
+            " timestamptz '2026-06-01' + g * interval '1 second'"
+            " from generate_series(1, 120000) as g"
+        ),
+    )
     caplog.set_level("INFO")
 
     (row,) = sync.run(sync.SyncRequest())
@@ -349,17 +411,41 @@ def test_sync_from_the_standby_reads_key_ranges_and_is_exact(
     assert (row.table_name, row.status, row.rows_written) == ("shop_items", "ok", 120_000)
     assert "standby: replication lag" in caplog.text
     assert "read in" in caplog.text and "key ranges" in caplog.text
-    digest = (
-        "select md5(string_agg(concat_ws('|', id, label, price, updated_at), ','"
-        " order by id)) from {}"
+    loaded, expected = _digests(primary, "shop_items", ["id", "label", "price", "updated_at"])
+    assert loaded == expected
+
+
+def test_sync_from_the_standby_pages_through_a_composite_text_key_and_is_exact(
+    primary: LocalServer,
+    standby: LocalServer,
+    reader_url: sa.URL,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """No single integer key: pages of the (text, int) key, quotes and colons included."""
+    _sync_from_standby(
+        primary,
+        standby,
+        reader_url,
+        tmp_path,
+        monkeypatch,
+        "shop_stock",
+        sql.SQL(
+            "create table shop_stock (depot text, sku int, quantity int,"
+            " updated_at timestamptz not null, primary key (depot, sku));"
+            " insert into shop_stock select (array['north', 'it''s', 'a :b', 'süd'])[1 + g % 4],"
+            " g, g % 7, timestamptz '2026-06-01' + g * interval '1 second'"
+            " from generate_series(1, 70000) as g"
+        ),
     )
-    expected = _scalar(primary, sql.SQL(digest).format(sql.Identifier("shop_items")))
-    warehouse = sa.create_engine(local_server.admin_url(primary, warehouse_db))
-    with warehouse.connect() as connection:
-        cursor = connection.connection.cursor()
-        cursor.execute(sql.SQL(digest).format(sql.Identifier("raw_shop", "shop_items")))
-        (loaded,) = cursor.fetchone()
-    warehouse.dispose()
+    caplog.set_level("INFO")
+
+    (row,) = sync.run(sync.SyncRequest())
+
+    assert (row.table_name, row.status, row.rows_written) == ("shop_stock", "ok", 70_000)
+    assert "shop_stock: read in 2 key pages, 0 reads retried" in caplog.text
+    loaded, expected = _digests(primary, "shop_stock", ["depot", "sku", "quantity", "updated_at"])
     assert loaded == expected
 
 
@@ -392,3 +478,61 @@ def test_a_range_read_cancelled_by_replay_is_retried(
     assert result.column("rows").to_pylist() == [
         _scalar(primary, sql.SQL("select count(*) from {}").format(sql.Identifier(table)))
     ]
+
+
+def test_a_key_page_cancelled_by_replay_is_read_again_to_an_exact_result(
+    primary: LocalServer,
+    standby: LocalServer,
+    reader_url: sa.URL,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A real recovery conflict cancels the first page's read; the pages still add up to
+    the table as it is after the rows the primary vacuumed away."""
+    table, engine = _cancelling_standby(primary, standby, reader_url, composite=True)
+    spec = TableSpec(
+        source="standby",
+        schema="public",
+        name=table,
+        columns=("region", "id"),
+        primary_key=("region", "id"),
+        cursor=None,
+    )
+    plans = column_plan.plan_columns(engine, spec)
+    connection_string = source_session.libpq_url(
+        reader_url.set(port=standby.port), source_session.SessionLimits()
+    )
+    reads: list[str] = []
+
+    def read(query: str) -> pa.Table:
+        reads.append(query)
+        if len(reads) == 1:
+            for attempt in range(CONFLICT_ATTEMPTS):
+                error = _provoke_conflict(primary, standby, engine, table, attempt)
+                if error is not None:
+                    raise error
+            pytest.fail(f"no read was cancelled in {CONFLICT_ATTEMPTS} attempts")
+        return connectorx.read_sql(connection_string, query, return_type="arrow")
+
+    caplog.set_level("INFO", logger="ingestion.chunked_read")
+    pages = list(
+        chunked_read.keyset_pages(spec, engine, plans, 60.0, None, read, first_page_keys=3000)
+    )
+    engine.dispose()
+
+    assert reads[0] == reads[1]
+    assert len(pages) > 2
+    found = sorted(
+        zip(*(pa.concat_tables(pages).column(c).to_pylist() for c in ("region", "id")), strict=True)
+    )
+    rows = sa.create_engine(local_server.admin_url(primary))
+    with rows.connect() as connection:
+        expected = [
+            tuple(row)
+            for row in connection.execute(
+                sa.select(sa.column("region"), sa.column("id")).select_from(sa.table(table))
+            )
+        ]
+    rows.dispose()
+    assert found == sorted(expected)
+    assert len(expected) < 10_000
+    assert f"{table}: read in {len(pages)} key pages, 1 reads retried" in caplog.text

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import signal
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -17,6 +21,7 @@ from ingestion import settings, sync
 from ingestion.demo import simulator
 from ingestion.demo.simulator import DEMO_SOURCES, DemoDatabases
 from ingestion.errors import IngestionError
+from tests.helpers import REPOSITORY
 
 GO_LIVE = datetime(2026, 6, 1, 16, tzinfo=UTC)
 DELETED_AT = "_ingestion_deleted_at"
@@ -163,6 +168,39 @@ def test_updates_soft_and_hard_deletes_reach_the_warehouse(launch: Launch) -> No
     _assert_warehouse_equals_source(launch)
 
 
+def test_warehouse_key_fingerprints_stay_exact_through_merges_deletes_and_refreshes(
+    launch: Launch,
+) -> None:
+    """The triggers' running sums equal a count of the live keys after every kind of change."""
+    simulator.advance(launch.demo, hours=10)
+    sync.run(sync.SyncRequest(sources=("vault", "collection")))
+    simulator.advance(launch.demo, hours=30)
+    sync.run(sync.SyncRequest(sources=("vault",), full_refresh=True))
+    sync.run(sync.SyncRequest(sources=("vault", "collection")))
+    simulator.advance(launch.demo, hours=30)
+
+    rows = sync.run(sync.SyncRequest(sources=("vault", "collection")))
+
+    assert sum(row.deletes_found for row in rows) > 0
+    for row in rows:
+        table = sql.Identifier(f"raw_{row.source}", row.table_name)
+        counted = _rows(
+            launch.warehouse,
+            sql.SQL(
+                "select count(*), coalesce(sum(id), 0), coalesce(sum(hashint8(id)), 0)"
+                " from {} where {} is null"
+            ).format(table, sql.Identifier(DELETED_AT)),
+        )
+        kept = _rows(
+            launch.warehouse,
+            sql.SQL(
+                "select live_rows, key_sum, key_hash_sum from ingestion.live_keys"
+                " where dataset = {} and table_name = {}"
+            ).format(sql.Literal(f"raw_{row.source}"), sql.Literal(row.table_name)),
+        )
+        assert kept == counted, row.table_name
+
+
 def test_row_committed_late_is_picked_up_by_the_next_sync(launch: Launch) -> None:
     """A long transaction stamps updated_at before a sync but commits after it."""
     simulator.advance(launch.demo, hours=4)
@@ -228,3 +266,132 @@ def test_second_sync_of_a_source_at_once_is_refused(launch: Launch) -> None:
         with pytest.raises(IngestionError, match="source grading: another sync of it is running"):
             sync.run(sync.SyncRequest(sources=("grading",)))
         holder.execute(sa.select(sa.func.pg_advisory_unlock(key)))
+
+
+def test_table_without_source_is_matched_in_every_source(launch: Launch) -> None:
+    simulator.advance(launch.demo, hours=4)
+
+    rows = sync.run(sync.SyncRequest(tables=("vault_items", "collection_*")))
+
+    assert [(row.source, row.table_name, row.status) for row in rows] == [
+        ("vault", "vault_items", "ok"),
+        ("collection", "collection_items", "ok"),
+    ]
+
+
+def test_table_matching_no_source_is_named_with_the_sources_searched(launch: Launch) -> None:
+    with pytest.raises(IngestionError) as raised:
+        sync.run(sync.SyncRequest(tables=("vault_items", "invoices*")))
+
+    assert str(raised.value) == (
+        "no replicated table matches invoices* in sources accounts, grading, vault, collection"
+    )
+
+
+def test_worker_syncs_again_with_what_changed_meanwhile(launch: Launch) -> None:
+    outcomes: list[sync.SyncOutcome] = []
+    waits: list[float] = []
+
+    def meanwhile(seconds: float) -> None:
+        waits.append(seconds)
+        simulator.advance(launch.demo, hours=40)
+
+    simulator.advance(launch.demo, hours=20)
+    sync.run_every(sync.SyncRequest(), 600, outcomes.append, syncs=2, sleep=meanwhile)
+
+    assert [(outcome.number, outcome.error) for outcome in outcomes] == [(1, None), (2, None)]
+    assert len(waits) == 1 and 0 < waits[0] < 600
+    assert sum(row.deletes_found for row in outcomes[1].rows) > 0
+    _assert_warehouse_equals_source(launch)
+
+
+def test_worker_reports_a_failed_sync_and_runs_the_next(launch: Launch) -> None:
+    holder = launch.warehouse.connect()
+    key = sa.func.hashtextextended("ingestion sync vault", 0)
+    holder.execute(sa.select(sa.func.pg_advisory_lock(key)))
+    outcomes: list[sync.SyncOutcome] = []
+
+    def release(_: float) -> None:
+        holder.execute(sa.select(sa.func.pg_advisory_unlock(key)))
+
+    sync.run_every(sync.SyncRequest(sources=("vault",)), 1, outcomes.append, syncs=2, sleep=release)
+    holder.close()
+
+    assert outcomes[0].error == "source vault: another sync of it is running; try later"
+    assert outcomes[0].rows == ()
+    assert [(row.table_name, row.status) for row in outcomes[1].rows] == [("vault_items", "ok")]
+
+
+def test_worker_process_syncs_until_terminated(launch: Launch) -> None:
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "ingestion", "sync", "--source", "vault", "--every", "0.2"],
+        env={**os.environ, "PYTHONPATH": str(REPOSITORY)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert worker.stdout is not None
+    finished: list[str] = []
+    for line in worker.stdout:
+        if line.startswith("sync "):
+            finished.append(line.split(" in ")[0])
+        if len(finished) == 2:
+            break
+    worker.send_signal(signal.SIGTERM)
+    _, stderr = worker.communicate(timeout=60)
+
+    assert finished == ["sync 1 finished", "sync 2 finished"]
+    assert worker.returncode == 130
+    assert stderr.strip().splitlines()[-1] == "ingestion: interrupted"
+
+
+def _cli(*arguments: str) -> subprocess.CompletedProcess[str]:
+    """The command in a process of its own, with the launch's settings."""
+    return subprocess.run(
+        [sys.executable, "-m", "ingestion", *arguments],
+        env={**os.environ, "PYTHONPATH": str(REPOSITORY)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def test_status_shows_each_table_s_last_sync_and_how_old_its_data_is(launch: Launch) -> None:
+    before = _cli("status")
+    sync.run(sync.SyncRequest(sources=("vault", "collection")))
+
+    after = _cli("status")
+
+    assert (before.returncode, before.stdout) == (3, "no sync has run yet: run `ingestion sync`\n")
+    assert after.returncode == 0, after.stderr
+    lines = after.stdout.splitlines()
+    assert [line.split(":")[0] for line in lines] == [
+        "collection.collection_items",
+        "vault.vault_items",
+    ]
+    for line in lines:
+        assert ": ok " in line and "ok (rows and checksum," in line
+        assert line.endswith(" s ago"), line
+
+
+def test_a_row_the_warehouse_lost_fails_the_sync_and_shows_in_status(launch: Launch) -> None:
+    simulator.advance(launch.demo, hours=10)
+    sync.run(sync.SyncRequest(sources=("vault",)))
+    with launch.warehouse.begin() as connection:
+        connection.exec_driver_sql(
+            "delete from raw_vault.vault_items"
+            " where id = (select min(id) from raw_vault.vault_items)"
+        )
+
+    result = _cli("sync", "--source", "vault")
+    status = _cli("status")
+
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == (
+        "ingestion: reconciliation failed for vault.vault_items: see `ingestion status`"
+    )
+    assert status.returncode == 1
+    (line,) = status.stdout.splitlines()
+    assert line.startswith("vault.vault_items: mismatch ")
+    assert " live rows, warehouse " in line and " and their checksums differ" in line

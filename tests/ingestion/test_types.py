@@ -211,3 +211,75 @@ def test_hard_deletes_are_found_in_every_key_range(shapes: tuple[sa.Engine, sa.E
     )
     assert {found for (found,) in marked} == gone
     assert (row.deletes_found, row.status) == (len(gone), "ok")
+
+
+def test_hard_deletes_of_text_and_composite_keys_are_found(
+    shapes: tuple[sa.Engine, sa.Engine],
+) -> None:
+    """A text key and a (bigint, timestamptz) key of a partitioned table."""
+    source, warehouse = shapes
+    sync.run(sync.SyncRequest(sources=("shapes",), tables=("events", "no_key")))
+    with source.begin() as connection:
+        connection.execute(sa.text("delete from events where kind = 'june'"))
+        connection.execute(sa.text("delete from no_key where label = 'one'"))
+
+    rows = sync.run(sync.SyncRequest(sources=("shapes",), tables=("events", "no_key")))
+
+    assert {(row.table_name, row.deletes_found, row.status) for row in rows} == {
+        ("events", 1, "ok"),
+        ("no_key", 1, "ok"),
+    }
+    marked = _fetch(
+        warehouse,
+        sql.SQL(
+            "select kind from raw_shapes.events where _ingestion_deleted_at is not null"
+            " union all"
+            " select label from raw_shapes.no_key where _ingestion_deleted_at is not null"
+        ),
+    )
+    assert sorted(marked) == [("june",), ("one",)]
+
+
+def test_a_delete_hidden_by_an_insert_of_another_key_is_found(
+    shapes: tuple[sa.Engine, sa.Engine],
+) -> None:
+    """As many keys come as go, inside the warehouse's key range: the count alone agrees."""
+    source, warehouse = shapes
+    sync.run(sync.SyncRequest(sources=("shapes",), tables=("sparse",)))
+    with source.begin() as connection:
+        connection.execute(sa.text("delete from sparse where id = 6"))
+        connection.execute(sa.text("insert into sparse (id) values (5)"))
+
+    (row,) = sync.run(sync.SyncRequest(sources=("shapes",), tables=("sparse",)))
+
+    found = _fetch(
+        warehouse,
+        sql.SQL(
+            "select id, _ingestion_deleted_at is not null from raw_shapes.sparse"
+            " where id in (5, 6) order by id"
+        ),
+    )
+    assert found == [(5, False), (6, True)]
+    assert (row.deletes_found, row.status) == (1, "ok")
+
+
+def test_unchanged_keys_are_proven_by_fingerprints_not_compared_one_by_one(
+    shapes: tuple[sa.Engine, sa.Engine], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Integer, text and (bigint, timestamptz) keys; new keys above the warehouse's too."""
+    source, _ = shapes
+    tables = ("sparse", "events", "no_key")
+    sync.run(sync.SyncRequest(sources=("shapes",), tables=tables))
+    with source.begin() as connection:
+        connection.execute(sa.text("insert into sparse (id) values (2000000000000)"))
+        connection.execute(sa.text("update sparse set updated_at = now() where id = 6"))
+    caplog.set_level("INFO", logger="ingestion.deletes")
+
+    rows = sync.run(sync.SyncRequest(sources=("shapes",), tables=tables))
+
+    assert {(row.table_name, row.deletes_found, row.status) for row in rows} == {
+        (table, 0, "ok") for table in tables
+    }
+    assert sorted(
+        record.getMessage() for record in caplog.records if record.name == "ingestion.deletes"
+    ) == [f"shapes.{table}: key fingerprints equal, no deletes" for table in sorted(tables)]
