@@ -39,7 +39,7 @@ ROW_CHANGES = sa.text(
 )
 LATE_UPDATE = sa.text(
     "update users set updated_at = (select clock from simulator.state)"
-    " where id in (select id from users order by id desc limit 3)"
+    " where id in (select id from users order by id limit 3)"
 )
 
 
