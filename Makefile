@@ -45,7 +45,8 @@ demo: server ## run the whole job on the embedded server: the launch, synced ste
 		&& $(SNAPSHOT) || exit 1; \
 	done
 	$(INGESTION) status
-	$(INGESTION) dbt build
+	@# The simulation started over: incremental models are rebuilt, not merged.
+	$(INGESTION) dbt build --full-refresh
 	$(INGESTION) dbt docs generate --static
 	@echo "marts: schema marts of the warehouse (.env); docs: $(DOCS)"
 

@@ -381,10 +381,12 @@ def _parser() -> argparse.ArgumentParser:
 
     replicate = commands.add_parser(
         "sync",
-        help="replicate the catalog's tables into the warehouse once",
+        help="replicate the catalog's tables into the warehouse (once, or --every SECONDS)",
         description="Replicate production tables into raw_<source> schemas: incremental by"
         " cursor with a lookback, merged on the primary key, hard deletes marked, every"
-        " table reconciled against the source and logged in ingestion.table_syncs.",
+        " table reconciled against the source and logged in ingestion.table_syncs."
+        " Exit 1 with one line naming the source and table if anything fails or does not"
+        " reconcile.",
     )
     replicate.add_argument(
         "--source", action="append", help="only this source (repeatable; default: all)"

@@ -24,7 +24,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from psycopg2 import sql
 
-from ingestion import fingerprints
+from ingestion import chunked_read, fingerprints
 from ingestion.catalog import TableSpec
 from ingestion.pipeline import DELETED_AT
 
@@ -127,7 +127,10 @@ def _changed_ranges(spec: TableSpec, source: sa.Engine, warehouse: sa.Engine) ->
         return [(-(2**63), 2**63 - 1)]
     width = max(MIN_RANGE_WIDTH, (int(high) - int(low)) // TARGET_RANGES + 1)
     signed = int(low) < 0
-    here = _fingerprints(source, spec.schema, spec, width, live_only=False, signed=signed)
+    here, _ = chunked_read.read_with_retries(
+        lambda: _fingerprints(source, spec.schema, spec, width, live_only=False, signed=signed),
+        f"source {spec.source}, table {spec.name}, key ranges",
+    )
     there = _fingerprints(warehouse, spec.dataset, spec, width, live_only=True, signed=signed)
     changed = sorted(b for b in here.keys() | there.keys() if here.get(b) != there.get(b))
     if len(changed) > MAX_RANGES:

@@ -31,7 +31,17 @@ log = logging.getLogger(__name__)
 TRIGGER_PREFIX = "ingestion_live_keys"
 FUNCTION = "track_live_keys"
 # Key columns print the same on both sides whatever the sessions' settings.
-PRINT_SETTINGS = "set local timezone = 'UTC'; set local datestyle = 'ISO, MDY'"
+PRINTING = {
+    "timezone": "UTC",
+    "datestyle": "ISO, MDY",
+    "intervalstyle": "postgres",
+    "extra_float_digits": "1",
+    "bytea_output": "hex",
+}
+PRINT_SETTINGS = sql.SQL("; ").join(
+    sql.SQL("set local {} = {}").format(sql.Identifier(name), sql.Literal(value))
+    for name, value in PRINTING.items()
+)
 
 _metadata = sa.MetaData(schema=LOG_SCHEMA)
 live_keys = sa.Table(
@@ -51,8 +61,7 @@ live_keys = sa.Table(
 TRACK_FUNCTION = sql.SQL("""
 create or replace function {function}() returns trigger
 language plpgsql
-set timezone = 'UTC'
-set datestyle = 'ISO, MDY'
+{settings}
 as $function$
 declare
     summed text := 'select count(*), coalesce(sum(' || tg_argv[1] || '), 0),'
@@ -255,7 +264,11 @@ def _install(spec: TableSpec, warehouse: sa.Engine) -> Fingerprint:
         _metadata.create_all(connection, checkfirst=True)
         marker, summed, hashed = _expression_text(spec, connection)
         cursor = connection.connection.cursor()
-        cursor.execute(TRACK_FUNCTION.format(function=function, summary=summary))
+        settings = sql.SQL(" ").join(
+            sql.SQL("set {} = {}").format(sql.Identifier(name), sql.Literal(value))
+            for name, value in PRINTING.items()
+        )
+        cursor.execute(TRACK_FUNCTION.format(function=function, summary=summary, settings=settings))
         for event, clause in TRIGGERS.items():
             name = sql.Identifier(f"{TRIGGER_PREFIX}_{event}")
             cursor.execute(sql.SQL("drop trigger if exists {} on {}").format(name, table))

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from psycopg2 import sql
 from sqlalchemy.dialects.postgresql import JSONB
 
+from ingestion import chunked_read
 from ingestion.catalog import TableSpec
 from ingestion.pipeline import DELETED_AT
 
@@ -119,6 +120,15 @@ def _measure(engine: sa.Engine, query: sql.Composed, salt: str) -> tuple[int, st
     return count, checksum
 
 
+def _measure_source(
+    spec: TableSpec, source: sa.Engine, query: sql.Composed, salt: str
+) -> tuple[int, str | None]:
+    """`_measure` on the source, read again if a standby's replay cancels it."""
+    where = f"source {spec.source}, table {spec.name}, reconciliation"
+    measured, _ = chunked_read.read_with_retries(lambda: _measure(source, query, salt), where)
+    return measured
+
+
 def reconcile(
     spec: TableSpec,
     source: sa.Engine,
@@ -134,7 +144,9 @@ def reconcile(
     Live rows already counted in this sync (by the delete check) are not counted again.
     """
     if source_rows is None:
-        source_rows, _ = _measure(source, _count_query(spec.schema, spec, source_side=True), salt)
+        source_rows, _ = _measure_source(
+            spec, source, _count_query(spec.schema, spec, source_side=True), salt
+        )
     if not sa.inspect(warehouse).has_table(spec.name, schema=spec.dataset):
         # dlt creates a table with its first row, so an empty source has none yet.
         return Reconciliation(source_rows, 0, None if source_rows else True)
@@ -145,8 +157,11 @@ def reconcile(
             )
         return Reconciliation(source_rows, warehouse_rows, None)
     json_like = _json_like_columns(spec, source)
-    source_count, source_sum = _measure(
-        source, _checksum_query(spec, spec.schema, source_side=True, json_like=json_like), salt
+    source_count, source_sum = _measure_source(
+        spec,
+        source,
+        _checksum_query(spec, spec.schema, source_side=True, json_like=json_like),
+        salt,
     )
     warehouse_count, warehouse_sum = _measure(
         warehouse,

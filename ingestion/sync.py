@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import dlt
+import psycopg2
 import sqlalchemy as sa
 from dlt.pipeline.exceptions import PipelineStepFailed
 
@@ -275,13 +276,13 @@ def sync_source(
     request: SyncRequest,
     options: pipeline.SyncOptions,
     limits: SessionLimits,
-    engines: Warm,
+    warm: Warm,
 ) -> list[synclog.TableSync]:
     """Sync one source database; every table gets a row in the sync log."""
     started_at = datetime.now(UTC)
     url = settings.source_url(source)
-    engine = engines.source(url, limits)
-    warehouse = engines.warehouse(options.warehouse)
+    engine = warm.source(url, limits)
+    warehouse = warm.warehouse(options.warehouse)
     specs: list[TableSpec] = []
     secrets = [options.warehouse.password, options.pii_salt, url.password or ""]
     try:
@@ -314,7 +315,7 @@ def sync_source(
                 else lambda: pending.update(
                     _start_fingerprints(specs, engine, warehouse, background)
                 ),
-                pipelines=engines.pipelines,
+                pipelines=warm.pipelines,
             )
             rows = _source_rows(
                 specs, loaded, engine, warehouse, options, started_at, pending, report.lag_seconds
@@ -322,7 +323,7 @@ def sync_source(
     except IngestionError as error:
         _record_failure(warehouse, _failed_rows(source, specs, started_at, str(error)))
         raise
-    except (PipelineStepFailed, sa.exc.SQLAlchemyError) as error:
+    except (PipelineStepFailed, sa.exc.SQLAlchemyError, psycopg2.Error) as error:
         message = _scrubbed(f"source {source}: {_first_line(error)}", secrets)
         _record_failure(warehouse, _failed_rows(source, specs, started_at, message))
         raise IngestionError(message) from None
@@ -335,13 +336,13 @@ def _tables_by_source(
     sources: Sequence[str],
     patterns: Sequence[str],
     limits: SessionLimits,
-    engines: Warm,
+    warm: Warm,
 ) -> dict[str, tuple[str, ...]]:
     """The replicated tables that match any of `patterns`, by source; each must match one."""
     chosen: dict[str, tuple[str, ...]] = {}
     matched: set[str] = set()
     for source in sources:
-        engine = engines.source(settings.source_url(source), limits)
+        engine = warm.source(settings.source_url(source), limits)
         source_session.connect_check(source, engine)
         tables = catalog_module.selected_tables(catalog, source, engine)
         found = [t for t in tables if any(fnmatch.fnmatchcase(t, p) for p in patterns)]
@@ -357,12 +358,12 @@ def _tables_by_source(
     return chosen
 
 
-def run(request: SyncRequest, engines: Warm | None = None) -> list[synclog.TableSync]:
+def run(request: SyncRequest, warm: Warm | None = None) -> list[synclog.TableSync]:
     """Sync the requested sources one after the other; a mismatch is an error.
 
     `--table` patterns are matched in every requested source (all of them by default);
-    sources with no matching table are left out. Pools in `engines` are kept for the next
-    call; without it the sync opens and closes its own.
+    sources with no matching table are left out. What `warm` holds is kept for the next
+    call; without it the sync opens and closes its own connections.
     """
     catalog = catalog_module.load_catalog(settings.catalog_path())
     sources = request.sources or catalog_module.source_names(catalog)
@@ -373,19 +374,19 @@ def run(request: SyncRequest, engines: Warm | None = None) -> list[synclog.Table
         full_refresh=request.full_refresh,
     )
     limits = SessionLimits.from_settings()
-    pools = engines or Warm()
+    kept = warm or Warm()
     rows: list[synclog.TableSync] = []
     try:
-        _check_warehouse(pools.warehouse(options.warehouse), options)
+        _check_warehouse(kept.warehouse(options.warehouse), options)
         tables = {source: request.tables for source in sources}
         if request.tables and len(sources) > 1:
-            tables = _tables_by_source(catalog, sources, request.tables, limits, pools)
+            tables = _tables_by_source(catalog, sources, request.tables, limits, kept)
         for source, names in tables.items():
             chosen = SyncRequest((source,), names, request.full_refresh)
-            rows.extend(sync_source(catalog, source, chosen, options, limits, pools))
+            rows.extend(sync_source(catalog, source, chosen, options, limits, kept))
     finally:
-        if engines is None:
-            pools.dispose()
+        if warm is None:
+            kept.dispose()
     mismatched = [f"{row.source}.{row.table_name}" for row in rows if row.status == "mismatch"]
     if mismatched:
         raise IngestionError(
@@ -408,7 +409,7 @@ def run_every(
     is followed at once. Start-up, imports and connection pools are paid once. Runs until
     interrupted, or for `syncs` syncs.
     """
-    engines = Warm()
+    warm = Warm()
     number = 0
     try:
         while syncs is None or number < syncs:
@@ -416,7 +417,7 @@ def run_every(
             started_at = datetime.now(UTC)
             began = time.perf_counter()
             try:
-                rows, error = tuple(run(request, engines)), None
+                rows, error = tuple(run(request, warm)), None
             except IngestionError as failure:
                 rows, error = (), str(failure)
             seconds = time.perf_counter() - began
@@ -424,4 +425,4 @@ def run_every(
             if syncs is None or number < syncs:
                 sleep(max(0.0, every_seconds - seconds))
     finally:
-        engines.dispose()
+        warm.dispose()

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from ingestion.local_server import LocalServer
 from tests.dbt.launch import BuiltLaunch, built_launch
 
-INCREMENTAL = ["intermediate.int_submissions_status_history"]
+INCREMENTAL = ["intermediate.int_submissions_status_history", "marts.dim_users"]
 
 
 @pytest.fixture(scope="module")

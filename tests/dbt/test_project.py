@@ -79,3 +79,11 @@ def test_docs_site_is_one_file_with_the_marts(launch: BuiltLaunch, tmp_path: Pat
 
     assert "fct_launch_daily" in page
     assert "dim_users" in page
+
+
+def test_sources_are_fresh_right_after_a_sync(launch: BuiltLaunch) -> None:
+    assert launch.dbt("source", "freshness") == 0
+
+    sources = json.loads((launch.target / "sources.json").read_text())["results"]
+    assert {result["status"] for result in sources} == {"pass"}
+    assert len(sources) == 12
