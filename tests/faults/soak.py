@@ -53,6 +53,8 @@ class SoakResult:
     late_commits: int
     syncs: int
     failed_syncs: int
+    # The distinct messages of the failed syncs.
+    failures: tuple[str, ...]
     max_lag_seconds: float
     differences: list[str]
     duplicate_keys: dict[str, int]
@@ -126,14 +128,14 @@ def soak(demo: Demo, *, seconds: float, max_syncs: int, pause_seconds: float = 1
     writer.start()
     engines = sync.Warm()
     syncs: list[tuple[float, float]] = []
-    failed = 0
+    failed: list[str] = []
     try:
         while time.monotonic() - began < seconds and len(syncs) < max_syncs:
             started = time.monotonic()
             try:
                 sync.run(sync.SyncRequest(), engines)
-            except IngestionError:
-                failed += 1
+            except IngestionError as error:
+                failed.append(str(error))
             syncs.append((started, time.monotonic()))
     finally:
         writer.stop.set()
@@ -150,7 +152,8 @@ def soak(demo: Demo, *, seconds: float, max_syncs: int, pause_seconds: float = 1
         writes=len(writer.commits),
         late_commits=writer.late_commits,
         syncs=len(syncs),
-        failed_syncs=failed,
+        failed_syncs=len(failed),
+        failures=tuple(sorted(set(failed))),
         max_lag_seconds=_max_lag(writer.commits, syncs),
         differences=differences(demo),
         duplicate_keys=duplicate_keys(demo),
@@ -165,6 +168,7 @@ def describe(result: SoakResult) -> str:
             f"rows written (inserted, updated, deleted): {result.rows_written:,}",
             f"write transactions: {result.writes} ({result.late_commits} committed late)",
             f"syncs: {result.syncs} ({result.failed_syncs} failed)",
+            *(f"  failed: {message}" for message in result.failures),
             f"max lag (commit to the end of the next sync): {result.max_lag_seconds:.1f} s",
             f"differences after the last sync: {len(result.differences)}",
             f"duplicate keys: {sum(result.duplicate_keys.values())}",
