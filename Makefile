@@ -14,7 +14,7 @@ SNAPSHOT := $(INGESTION) dbt snapshot --quiet
 DOCS := $(CURDIR)/dbt_project/target/static_index.html
 REPORT := $(CURDIR)/.local/report/launch_report.html
 
-.PHONY: help install server demo sync profile build docs report browser test lint bench clean
+.PHONY: help install server demo sync profile build docs report browser test lint bench soak clean
 
 help: ## list the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) \
@@ -89,6 +89,9 @@ bench: install ## print speed figures against references measured in the same ru
 	$(BIN)/python -m tests.bench.bench_sync
 	$(BIN)/python -m tests.bench.bench_profile
 	$(BIN)/python -m tests.bench.bench_dataset
+
+soak: install ## 10 minutes of demo writes while syncs run in a loop; then zero differences
+	$(BIN)/python -m tests.faults.soak --seconds $(or $(SOAK_SECONDS),600)
 
 clean: ## stop the embedded server and delete it, dbt's output and caches (keeps .env, .venv)
 	-[ -x $(INGESTION) ] && $(INGESTION) local standby-stop

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import time
 from collections.abc import Callable, MutableMapping, Sequence
 from dataclasses import dataclass, field
@@ -288,6 +289,29 @@ def _drop_staging(dataset: str, warehouse: sa.Engine) -> None:
         )
 
 
+def _finish_interrupted_commit(pipeline: dlt.Pipeline) -> None:
+    """Delete extracted packages that dlt had already moved on to loading.
+
+    Normalize moves a package into load/ and then deletes its extracted copy ("do not
+    kill this process", dlt logs). A sync killed in between leaves a half-deleted copy
+    that fails every later normalize; its rows are safe in the load package.
+    """
+    root = Path(pipeline.working_dir)
+    moved = {
+        package.name
+        for stage in ("normalized", "loaded")
+        for package in (root / "load" / stage).glob("*")
+    }
+    for package in (root / "normalize" / "extracted").glob("*"):
+        if package.name in moved:
+            log.warning(
+                "%s: removing the extracted copy of package %s, already normalized",
+                pipeline.pipeline_name,
+                package.name,
+            )
+            shutil.rmtree(package)
+
+
 def load(
     source: str,
     specs: Sequence[TableSpec],
@@ -327,6 +351,7 @@ def load(
         ).parallelize()
         for spec in specs
     ]
+    _finish_interrupted_commit(pipeline)
     started = time.perf_counter()
     pipeline.extract(
         resources,

@@ -295,6 +295,7 @@ def sync_source(
         for warning in report.warnings():
             log.warning("source %s: %s", source, warning)
         with _exclusive(warehouse, source), ThreadPoolExecutor(max_workers=1) as background:
+            synclog.begin(warehouse, source, [spec.name for spec in specs], started_at)
             connection_string = source_session.libpq_url(url, limits)
             # The fingerprints' reads take one of the source connections: with only one,
             # they wait until dlt has read the source.

@@ -24,7 +24,12 @@ table_syncs = sa.Table(
     sa.Column("rows_written", sa.BigInteger, nullable=False),
     sa.Column("deletes_found", sa.BigInteger, nullable=False),
     sa.Column("duration_seconds", sa.Float, nullable=False),
-    sa.Column("status", sa.Text, nullable=False, comment="ok, mismatch or failed"),
+    sa.Column(
+        "status",
+        sa.Text,
+        nullable=False,
+        comment="ok, mismatch, failed; running while a sync runs, interrupted if it died",
+    ),
     sa.Column("detail", sa.Text, nullable=False),
     sa.Column(
         "source_lag_seconds",
@@ -62,6 +67,14 @@ class TableSync:
     source_lag_seconds: float | None = field(default=None)
 
 
+RUNNING = "running"
+INTERRUPTED = "interrupted"
+INTERRUPTED_DETAIL = (
+    "the sync stopped before it finished (its process was killed or lost the warehouse);"
+    " noticed by the next sync"
+)
+
+
 @dataclass(frozen=True)
 class TableStatus:
     """A table's last sync, and when its last successful one started (None: never)."""
@@ -75,14 +88,47 @@ def _add_missing_columns(connection: sa.Connection) -> None:
         connection.execute(ADDED_COLUMN)
 
 
+def _prepare(connection: sa.Connection) -> None:
+    connection.execute(sa.schema.CreateSchema(LOG_SCHEMA, if_not_exists=True))
+    _metadata.create_all(connection, checkfirst=True)
+    _add_missing_columns(connection)
+
+
+def begin(warehouse: sa.Engine, source: str, tables: Sequence[str], started_at: datetime) -> None:
+    """Log a sync of `source` as running; what an earlier one left running, it never finished.
+
+    A killed process cannot log its own end. Call this while holding the source's sync lock,
+    so that the only running rows of the source are those of syncs that died.
+    """
+    with warehouse.begin() as connection:
+        _prepare(connection)
+        connection.execute(
+            table_syncs.update()
+            .where(table_syncs.c.source == source, table_syncs.c.status == RUNNING)
+            .values(status=INTERRUPTED, detail=INTERRUPTED_DETAIL)
+        )
+        running = [
+            TableSync("", source, table, started_at, started_at, 0, 0, 0, 0.0, RUNNING, "")
+            for table in tables
+        ]
+        if running:
+            connection.execute(table_syncs.insert(), [asdict(row) for row in running])
+
+
 def record(warehouse: sa.Engine, rows: Sequence[TableSync]) -> None:
-    """Append rows to the sync log, creating it on first use."""
+    """Log how a sync ended, in place of its running rows; creates the log on first use."""
     if not rows:
         return
     with warehouse.begin() as connection:
-        connection.execute(sa.schema.CreateSchema(LOG_SCHEMA, if_not_exists=True))
-        _metadata.create_all(connection, checkfirst=True)
-        _add_missing_columns(connection)
+        _prepare(connection)
+        for source, started_at in {(row.source, row.started_at) for row in rows}:
+            connection.execute(
+                table_syncs.delete().where(
+                    table_syncs.c.source == source,
+                    table_syncs.c.started_at == started_at,
+                    table_syncs.c.status == RUNNING,
+                )
+            )
         connection.execute(table_syncs.insert(), [asdict(row) for row in rows])
 
 
