@@ -19,7 +19,7 @@ def _columns(engine: sa.Engine, schema: str, table: str) -> dict[str, str]:
         rows = connection.execute(
             query, {"relation": f"{schema}.{table}", "schema": schema, "table": table}
         )
-        return dict(rows.tuples().all())
+        return {name: data_type for name, data_type in rows}
 
 
 def test_empty_source_table_gets_its_warehouse_table(launch: Launch) -> None:  # noqa: F811

@@ -472,9 +472,12 @@ def test_a_range_read_cancelled_by_replay_is_retried(
     result, retries = chunked_read.read_with_retries(read, "test range", sleep=waits.append)
     engine.dispose()
 
-    assert retries == 1
-    assert attempts == [1, 2]
-    assert waits == [chunked_read.FIRST_BACKOFF_SECONDS]
+    # Replay may cancel a retry too on a busy machine; each one backs off further.
+    assert retries >= 1
+    assert attempts == list(range(1, retries + 2))
+    assert len(waits) == retries
+    assert waits[0] == chunked_read.FIRST_BACKOFF_SECONDS
+    assert waits == sorted(waits)
     assert result.column("rows").to_pylist() == [
         _scalar(primary, sql.SQL("select count(*) from {}").format(sql.Identifier(table)))
     ]
