@@ -152,8 +152,9 @@ def _files(run: Run) -> list[Path]:
     project = REPOSITORY / "dbt_project"
     shipped = [REPOSITORY / "README.md", *project.rglob("*.md"), *project.rglob("*.yml")]
     for generated in ("target", "logs"):
-        shipped += [path for path in (project / generated).rglob("*") if path.is_file()]
-    return written + shipped
+        shipped += list((project / generated).rglob("*"))
+    # dbt names folders of compiled YAML resources after the file (`_snapshots.yml/`).
+    return written + [path for path in shipped if path.is_file()]
 
 
 def test_the_failed_runs_failed_for_the_password_and_said_so(run: Run) -> None:
