@@ -39,6 +39,8 @@ DLT_CONFIG = {
     # Merge copies rows through <dataset>_staging: do not keep them there afterwards.
     "LOAD__TRUNCATE_STAGING_DATASET": "true",
     "LOAD__DELETE_COMPLETED_JOBS": "true",
+    # No usage reports to dlt's servers: production data's shape stays in-house.
+    "RUNTIME__DLTHUB_TELEMETRY": "false",
 }
 # A merge deletes the staged keys from the table through its key index. At PostgreSQL's
 # default random_page_cost (4, for spinning disks) the planner scans the whole table
