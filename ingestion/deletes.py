@@ -81,8 +81,14 @@ def _copy_value(value: object) -> str:
 
 def ensure_deleted_column(spec: TableSpec, warehouse: sa.Engine) -> bool:
     """Add the deletion marker to a loaded table; False while the table does not exist."""
-    if not sa.inspect(warehouse).has_table(spec.name, schema=spec.dataset):
+    inspector = sa.inspect(warehouse)
+    if not inspector.has_table(spec.name, schema=spec.dataset):
         return False  # dlt creates a table with its first row
+    columns = inspector.get_columns(spec.name, schema=spec.dataset)
+    if any(column["name"] == DELETED_AT for column in columns):
+        # ALTER TABLE takes an exclusive lock even when the column exists: it would queue
+        # behind every reader of the table, and every later reader behind it.
+        return True
     with warehouse.begin() as connection:
         # dlt does not know this column; its merges insert NULL into it for live rows.
         connection.connection.cursor().execute(
