@@ -89,6 +89,7 @@ bench: install ## print speed figures against references measured in the same ru
 	$(BIN)/python -m tests.bench.bench_sync
 	$(BIN)/python -m tests.bench.bench_profile
 	$(BIN)/python -m tests.bench.bench_dataset
+	$(BIN)/python -m tests.bench.bench_dbt
 
 soak: install ## 10 minutes of demo writes while syncs run in a loop; then zero differences
 	$(BIN)/python -m tests.faults.soak --seconds $(or $(SOAK_SECONDS),600)
