@@ -13,13 +13,21 @@ vault_item_versions as (
         dbt_updated_at,
         dbt_is_deleted
     from {{ ref('snap_vault__vault_items') }}
+),
+
+shifted as (
+    select
+        id,
+        updated_at,
+        dbt_valid_from,
+        dbt_updated_at
+    from vault_item_versions
+    where
+        coalesce(dbt_is_deleted, 'False') != 'True'
+        and (
+            dbt_valid_from != updated_at
+            or dbt_updated_at != updated_at
+        )
 )
 
-select *
-from vault_item_versions
-where
-    coalesce(dbt_is_deleted, 'False') != 'True'
-    and (
-        dbt_valid_from != updated_at
-        or dbt_updated_at != updated_at
-    )
+select * from shifted
