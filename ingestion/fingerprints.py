@@ -24,7 +24,7 @@ from psycopg2 import sql
 
 from ingestion.catalog import TableSpec
 from ingestion.pipeline import DELETED_AT
-from ingestion.synclog import LOG_SCHEMA
+from ingestion.synclog import LOG_SCHEMA, lock_schema
 
 log = logging.getLogger(__name__)
 
@@ -259,7 +259,7 @@ def _install(spec: TableSpec, warehouse: sa.Engine) -> Fingerprint:
     table = sql.Identifier(spec.dataset, spec.name)
     with warehouse.begin() as connection:
         # One installer at a time: concurrent CREATE OR REPLACE of one function can fail.
-        connection.execute(sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtext(FUNCTION))))
+        lock_schema(connection)
         connection.execute(sa.schema.CreateSchema(LOG_SCHEMA, if_not_exists=True))
         _metadata.create_all(connection, checkfirst=True)
         marker, summed, hashed = _expression_text(spec, connection)

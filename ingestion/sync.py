@@ -28,7 +28,7 @@ from ingestion import (
     synclog,
 )
 from ingestion.catalog import Catalog, TableSpec
-from ingestion.errors import IngestionError
+from ingestion.errors import IngestionError, SyncRefusedError
 from ingestion.source_session import SessionLimits
 
 log = logging.getLogger(__name__)
@@ -107,7 +107,7 @@ def _exclusive(warehouse: sa.Engine, source: str) -> Iterator[None]:
         key = sa.func.hashtextextended(f"ingestion sync {source}", 0)
         taken = connection.execute(sa.select(sa.func.pg_try_advisory_lock(key))).scalar_one()
         if not taken:
-            raise IngestionError(f"source {source}: another sync of it is running; try later")
+            raise SyncRefusedError(f"source {source}: another sync of it is running; try later")
         try:
             yield
         finally:
@@ -320,6 +320,8 @@ def sync_source(
             rows = _source_rows(
                 specs, loaded, engine, warehouse, options, started_at, pending, report.lag_seconds
             )
+    except SyncRefusedError:
+        raise  # the running sync logs its tables; failed rows now would say otherwise
     except IngestionError as error:
         _record_failure(warehouse, _failed_rows(source, specs, started_at, str(error)))
         raise

@@ -88,7 +88,17 @@ def _add_missing_columns(connection: sa.Connection) -> None:
         connection.execute(ADDED_COLUMN)
 
 
+def lock_schema(connection: sa.Connection) -> None:
+    """Serialise changes to the log schema until the transaction ends.
+
+    Two first syncs at once would both run CREATE … IF NOT EXISTS, and one of them fails
+    on the catalog's unique index.
+    """
+    connection.execute(sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtext(LOG_SCHEMA))))
+
+
 def _prepare(connection: sa.Connection) -> None:
+    lock_schema(connection)
     connection.execute(sa.schema.CreateSchema(LOG_SCHEMA, if_not_exists=True))
     _metadata.create_all(connection, checkfirst=True)
     _add_missing_columns(connection)
