@@ -3,7 +3,8 @@
     from `events` (int_launch_events' columns) and `legacy_users` (one row,
     column legacy_users). The last CTE, `launch_metrics`, has one row per
     period from the go-live period to the last period with a counted event,
-    or to `max_periods` periods after go-live at most. The model that calls
+    or to `max_periods` periods after go-live at most, with the metrics in
+    the marts' types. The model that calls
     it continues the WITH chain after it.
 #}
 {% macro launch_metric_ctes(events, legacy_users, datepart, max_periods=none) %}
@@ -74,7 +75,7 @@ conversions_before_spine as (
         and period < (select min(spine.period) from spine)
 ),
 
-launch_metrics as (
+metrics_by_spine as (
     select
         spine.period,
         coalesce(metrics_by_period.new_signups, 0) as new_signups,
@@ -99,5 +100,32 @@ launch_metrics as (
     cross join {{ legacy_users }}
     left join metrics_by_period
         on spine.period = metrics_by_period.period
+),
+
+launch_metrics as (
+    select
+        period,
+        cast(new_signups as {{ dbt.type_bigint() }}) as new_signups,
+        cast(legacy_conversions as {{ dbt.type_bigint() }})
+            as legacy_conversions,
+        cast(cumulative_legacy_conversions as {{ dbt.type_bigint() }})
+            as cumulative_legacy_conversions,
+        cast(
+            round(
+                cast(cumulative_legacy_conversions as numeric)
+                / nullif(legacy_users, 0),
+                6
+            ) as numeric(9, 6)
+        ) as legacy_conversion_rate,
+        cast(submissions_created as {{ dbt.type_bigint() }})
+            as submissions_created,
+        cast(cards_submitted as {{ dbt.type_bigint() }}) as cards_submitted,
+        cast(vault_items_requested as {{ dbt.type_bigint() }})
+            as vault_items_requested,
+        cast(vault_items_stored as {{ dbt.type_bigint() }})
+            as vault_items_stored,
+        cast(collection_active_users as {{ dbt.type_bigint() }})
+            as collection_active_users
+    from metrics_by_spine
 )
 {% endmacro %}

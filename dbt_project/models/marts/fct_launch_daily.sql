@@ -29,27 +29,15 @@ legacy_users as (
 final as (
     select
         cast(period as date) as metric_date,
-        cast(new_signups as {{ dbt.type_bigint() }}) as new_signups,
-        cast(legacy_conversions as {{ dbt.type_bigint() }})
-            as legacy_conversions,
-        cast(cumulative_legacy_conversions as {{ dbt.type_bigint() }})
-            as cumulative_legacy_conversions,
-        cast(
-            round(
-                cast(cumulative_legacy_conversions as numeric)
-                / nullif(legacy_users, 0),
-                6
-            ) as numeric(9, 6)
-        ) as legacy_conversion_rate,
-        cast(submissions_created as {{ dbt.type_bigint() }})
-            as submissions_created,
-        cast(cards_submitted as {{ dbt.type_bigint() }}) as cards_submitted,
-        cast(vault_items_requested as {{ dbt.type_bigint() }})
-            as vault_items_requested,
-        cast(vault_items_stored as {{ dbt.type_bigint() }})
-            as vault_items_stored,
-        cast(collection_active_users as {{ dbt.type_bigint() }})
-            as collection_active_users
+        new_signups,
+        legacy_conversions,
+        cumulative_legacy_conversions,
+        legacy_conversion_rate,
+        submissions_created,
+        cards_submitted,
+        vault_items_requested,
+        vault_items_stored,
+        collection_active_users
     from launch_metrics
 )
 
