@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -74,8 +73,11 @@ def test_every_model_snapshot_source_and_column_is_described(launch: BuiltLaunch
     assert _undescribed(launch) == []
 
 
-def test_docs_site_is_one_file_with_the_marts(launch: BuiltLaunch, tmp_path: Path) -> None:
-    page = (launch.target / "static_index.html").read_text()
+def test_docs_site_is_one_file_with_the_marts(launch: BuiltLaunch) -> None:
+    site = launch.target / "static_index.html"
+    if not site.exists():
+        assert launch.dbt("docs", "generate", "--static") == 0
+    page = site.read_text()
 
     assert "fct_launch_daily" in page
     assert "dim_users" in page
