@@ -3,9 +3,9 @@
     begin: a changelog's events, or a snapshot's versions) into intervals.
     A repeated status (a version that changed something else) continues its
     interval; a status that returns opens a new one. Changes in the same second
-    are ordered by `order_by`. An interval ends when the next one begins, or at
-    `ended_at` (when the entity was deleted); the last one of an entity that was
-    not deleted is current.
+    are ordered by `order_by`. An interval ends when the next one begins
+    (`is_ended_by_change`), or at `ended_at` (when the entity was deleted); the
+    last one of an entity that was not deleted is current.
 #}
 {% macro status_intervals(
     changes,
@@ -68,7 +68,10 @@
                         partition by entity_id order by change_number
                     ),
                     ended_at
-                ) as valid_to
+                ) as valid_to,
+                lead(valid_from) over (
+                    partition by entity_id order by change_number
+                ) is not null as is_ended_by_change
             from starts
         )
 
@@ -81,7 +84,8 @@
                 {{ dbt.datediff('valid_from', 'valid_to', 'second') }} / 3600.0
                 as {{ dbt.type_numeric() }}
             ) as hours_in_status,
-            valid_to is null as is_current
+            valid_to is null as is_current,
+            is_ended_by_change
         from bounded
     )
 {%- endmacro %}

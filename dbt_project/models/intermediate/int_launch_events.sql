@@ -3,11 +3,37 @@
     exclude internal users' events. Deleted rows (soft or hard) are left out
     here, as the metric definitions say. Events whose user matches no user
     are kept and flagged (has_known_user).
-    A table, not a view: both launch marts and its test read it, and as a view
-    each of them would join every user again.
+    Incremental: a run first deletes, then recomputes, the events of the
+    users, unified accounts and submissions that staging wrote since this
+    model last ran (`_built_at`; a user's change reaches all their events,
+    whose flags it sets), and all vault and collection events, which are few
+    and whose staging is a view.
 #}
-{{ config(materialized='table') }}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    on_schema_change='fail',
+    pre_hook="{{ delete_changed_launch_events() }}",
+    indexes=[
+        {'columns': ['event_type', 'entity_id'], 'unique': true},
+        {'columns': ['user_id']},
+        {'columns': ['_built_at']},
+    ],
+    meta={'tests_scope_column': '_built_at'},
+) }}
 with
+
+{% if is_incremental() %}
+    changed_users as (
+        select user_id
+        from {{ ref('stg_accounts__users') }}
+        where {{ built_since_held('_built_at') }}
+        union
+        select user_id
+        from {{ ref('stg_accounts__unified_accounts') }}
+        where {{ built_since_held('_built_at') }}
+    ),
+{% endif %}
 
 users as (
     select
@@ -17,6 +43,9 @@ users as (
         is_deleted,
         created_at
     from {{ ref('stg_accounts__users') }}
+    {% if is_incremental() %}
+        where user_id in (select changed_users.user_id from changed_users)
+    {% endif %}
 ),
 
 unified_accounts as (
@@ -25,6 +54,16 @@ unified_accounts as (
         activated_at,
         is_deleted
     from {{ ref('stg_accounts__unified_accounts') }}
+    {% if is_incremental() %}
+        where user_id in (select changed_users.user_id from changed_users)
+    {% endif %}
+),
+
+user_flags as (
+    select
+        user_id,
+        is_internal
+    from {{ ref('stg_accounts__users') }}
 ),
 
 submissions as (
@@ -33,7 +72,8 @@ submissions as (
         user_id,
         card_count,
         created_at,
-        is_deleted
+        is_deleted,
+        _built_at
     from {{ ref('stg_grading__submissions') }}
 ),
 
@@ -102,7 +142,14 @@ submissions_created as (
         created_at as event_at,
         card_count as cards
     from submissions
-    where not is_deleted
+    where
+        not is_deleted
+        {% if is_incremental() %}
+            and (
+                {{ built_since_held('_built_at') }}
+                or user_id in (select changed_users.user_id from changed_users)
+            )
+        {% endif %}
 ),
 
 vault_items_requested as (
@@ -164,11 +211,12 @@ final as (
         events.user_id,
         events.event_at,
         events.cards,
-        coalesce(users.is_internal, false) as is_internal_user,
-        users.user_id is not null as has_known_user
+        coalesce(user_flags.is_internal, false) as is_internal_user,
+        user_flags.user_id is not null as has_known_user,
+        {{ built_at() }} as _built_at
     from events
-    left join users
-        on events.user_id = users.user_id
+    left join user_flags
+        on events.user_id = user_flags.user_id
 )
 
 select * from final

@@ -2,14 +2,20 @@
     The changelog records every change since a submission's creation, so this
     history is complete from the start. A soft- or hard-deleted submission's
     last interval ends when it was deleted (or when its removal was noticed).
-    Incremental: a run recomputes only the submissions with a change or a
-    deletion since the latest change it holds (less the lookback var, for
-    changes committed late); the changelog is the bulk of the grading data.
+    Incremental: a run recomputes only the submissions whose changelog or row
+    staging wrote since this model last ran (`_built_at`); the changelog is
+    the bulk of the grading data.
 #}
 {{ config(
     materialized='incremental',
     unique_key='submission_id',
-    incremental_strategy='delete+insert'
+    incremental_strategy='delete+insert',
+    on_schema_change='fail',
+    indexes=[
+        {'columns': ['submission_id', 'valid_from', 'status'], 'unique': true},
+        {'columns': ['_built_at']},
+    ],
+    post_hook="{{ analyze_relation(this) }}",
 ) }}
 
 with
@@ -19,7 +25,8 @@ submission_status_events as (
         status_event_id,
         submission_id,
         to_status,
-        changed_at
+        changed_at,
+        _built_at
     from {{ ref('stg_grading__submission_status_events') }}
 ),
 
@@ -27,30 +34,20 @@ submissions as (
     select
         submission_id,
         deleted_at,
-        deletion_noticed_at
+        deletion_noticed_at,
+        _built_at
     from {{ ref('stg_grading__submissions') }}
 ),
 
 changed_submissions as (
     {% if is_incremental() %}
-        {%- set since -%}
-            (
-                select
-                    {{ dbt.dateadd(
-                        'hour',
-                        -var('history_lookback_hours'),
-                        'max(valid_from)'
-                    ) }}
-                from {{ this }}
-            )
-        {%- endset %}
         select submission_id
         from submission_status_events
-        where changed_at >= {{ since }}
+        where {{ built_since_held('_built_at') }}
         union
         select submission_id
         from submissions
-        where coalesce(deleted_at, deletion_noticed_at) >= {{ since }}
+        where {{ built_since_held('_built_at') }}
     {% else %}
         select submission_id from submissions
     {% endif %}
@@ -93,7 +90,9 @@ final as (
         valid_from,
         valid_to,
         hours_in_status,
-        is_current
+        is_current,
+        is_ended_by_change,
+        {{ built_at() }} as _built_at
     from intervals
 )
 

@@ -87,6 +87,7 @@ final as (
         intervals.valid_to,
         intervals.hours_in_status,
         intervals.is_current,
+        intervals.is_ended_by_change,
         first_statuses.first_status = 'requested' as is_history_complete
     from intervals
     inner join first_statuses

@@ -1,13 +1,16 @@
 {#
     Incremental: a run merges only the users whose row or unified account
-    changed in production since the latest change it holds (less the lookback
-    var), so keeping a million users current costs what changed.
+    staging wrote since this model last ran (`_built_at`), so keeping a
+    million users current costs what changed.
 #}
 {{ config(
     materialized='incremental',
     unique_key='user_id',
     incremental_strategy='merge',
-    on_schema_change='fail'
+    on_schema_change='fail',
+    indexes=[{'columns': ['_built_at']}],
+    meta={'tests_scope_column': '_built_at'},
+    post_hook="{{ analyze_relation(this) }}",
 ) }}
 
 with
@@ -36,6 +39,18 @@ unified_accounts as (
     from {{ ref('stg_accounts__unified_accounts') }}
 ),
 
+{% if is_incremental() %}
+    changed_users as (
+        select user_id
+        from {{ ref('stg_accounts__users') }}
+        where {{ built_since_held('_built_at') }}
+        union
+        select user_id
+        from {{ ref('stg_accounts__unified_accounts') }}
+        where {{ built_since_held('_built_at') }}
+    ),
+{% endif %}
+
 users_with_accounts as (
     select
         users.user_id,
@@ -57,6 +72,10 @@ users_with_accounts as (
     from users
     left join unified_accounts
         on users.user_id = unified_accounts.user_id
+    {% if is_incremental() %}
+        inner join changed_users
+            on users.user_id = changed_users.user_id
+    {% endif %}
 ),
 
 final as (
@@ -69,20 +88,9 @@ final as (
         converted_at,
         signed_up_at,
         email_hash,
-        last_changed_at
+        last_changed_at,
+        {{ built_at() }} as _built_at
     from users_with_accounts
-    {% if is_incremental() %}
-        where
-            last_changed_at >= (
-                select
-                    {{ dbt.dateadd(
-                        'hour',
-                        -var('history_lookback_hours'),
-                        'max(last_changed_at)'
-                    ) }}
-                from {{ this }}
-            )
-    {% endif %}
 )
 
 select * from final

@@ -1,3 +1,19 @@
+{#
+    Incremental: a run replaces the whole history of each submission that
+    int_submissions_status_history rewrote since this model last ran
+    (`_built_at`), and of every vault item (their snapshot history is small
+    and a deletion ends it at a time of the snapshot's clock).
+#}
+{{ config(
+    materialized='incremental',
+    unique_key=['entity_type', 'entity_id'],
+    incremental_strategy='delete+insert',
+    on_schema_change='fail',
+    indexes=[{'columns': ['_built_at']}],
+    meta={'tests_scope_column': '_built_at'},
+    post_hook="{{ analyze_relation(this) }}",
+) }}
+
 with
 
 submissions_status_history as (
@@ -7,8 +23,12 @@ submissions_status_history as (
         valid_from,
         valid_to,
         hours_in_status,
-        is_current
+        is_current,
+        is_ended_by_change
     from {{ ref('int_submissions_status_history') }}
+    {% if is_incremental() %}
+        where {{ built_since_held('_built_at') }}
+    {% endif %}
 ),
 
 vault_items_status_history as (
@@ -18,7 +38,8 @@ vault_items_status_history as (
         valid_from,
         valid_to,
         hours_in_status,
-        is_current
+        is_current,
+        is_ended_by_change
     from {{ ref('int_vault_items_status_history') }}
 ),
 
@@ -31,6 +52,7 @@ histories as (
         valid_to,
         hours_in_status,
         is_current,
+        is_ended_by_change,
         'changelog' as history_source
     from submissions_status_history
     union all
@@ -42,6 +64,7 @@ histories as (
         valid_to,
         hours_in_status,
         is_current,
+        is_ended_by_change,
         'snapshot' as history_source
     from vault_items_status_history
 ),
@@ -55,7 +78,9 @@ final as (
         valid_to,
         cast(round(hours_in_status, 4) as numeric(14, 4)) as hours_in_status,
         is_current,
-        history_source
+        is_ended_by_change,
+        history_source,
+        {{ built_at() }} as _built_at
     from histories
 )
 

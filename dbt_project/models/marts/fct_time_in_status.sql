@@ -10,21 +10,9 @@ status_history as (
         entity_type,
         entity_id,
         status,
-        valid_from,
-        hours_in_status
-    from {{ ref('fct_status_history') }}
-),
-
-ended_by_a_change as (
-    select
-        entity_type,
-        entity_id,
-        status,
         hours_in_status,
-        lead(status) over (
-            partition by entity_type, entity_id order by valid_from
-        ) as next_status
-    from status_history
+        is_ended_by_change
+    from {{ ref('fct_status_history') }}
 ),
 
 time_in_status as (
@@ -34,8 +22,8 @@ time_in_status as (
         count(distinct entity_id) as entities,
         {{ percentile('hours_in_status', 0.5) }} as median_hours,
         {{ percentile('hours_in_status', 0.9) }} as p90_hours
-    from ended_by_a_change
-    where next_status is not null
+    from status_history
+    where is_ended_by_change
     group by 1, 2
 ),
 

@@ -1,7 +1,29 @@
+{# Incremental, like stg_accounts__users (see there why). #}
+{{ config(
+    materialized='incremental',
+    unique_key='unified_account_id',
+    incremental_strategy='delete+insert',
+    on_schema_change='fail',
+    indexes=[
+        {'columns': ['unified_account_id'], 'unique': true},
+        {'columns': ['user_id'], 'unique': true},
+        {'columns': ['_built_at']},
+    ],
+    meta={'tests_scope_column': '_built_at'},
+    post_hook="{{ analyze_relation(this) }}",
+) }}
+
 with
 
 unified_accounts as (
     select * from {{ source('accounts', 'unified_accounts') }}
+    {% if is_incremental() %}
+        where
+            {{ changed_since_held('updated_at', 'updated_at') }}
+            or {{ changed_since_held(
+                '_ingestion_deleted_at', 'deletion_noticed_at'
+            ) }}
+    {% endif %}
 ),
 
 renamed as (
@@ -18,7 +40,8 @@ renamed as (
         activated_at,
         created_at,
         updated_at,
-        _ingestion_deleted_at as deletion_noticed_at
+        _ingestion_deleted_at as deletion_noticed_at,
+        {{ built_at() }} as _built_at
     from unified_accounts
 )
 

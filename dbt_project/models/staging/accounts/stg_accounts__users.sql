@@ -1,7 +1,34 @@
+{#
+    Incremental, as are the other staging models of million-row tables: a run
+    merges the rows production changed (or the ingestion found deleted) since
+    the latest change held, less the lookback var; unique indexes enforce the
+    keys, and `_built_at` tells downstream models and tests what changed.
+#}
+{{ config(
+    materialized='incremental',
+    unique_key='user_id',
+    incremental_strategy='delete+insert',
+    on_schema_change='fail',
+    indexes=[
+        {'columns': ['user_id'], 'unique': true},
+        {'columns': ['email_hash'], 'unique': true},
+        {'columns': ['_built_at']},
+    ],
+    meta={'tests_scope_column': '_built_at'},
+    post_hook="{{ analyze_relation(this) }}",
+) }}
+
 with
 
 users as (
     select * from {{ source('accounts', 'users') }}
+    {% if is_incremental() %}
+        where
+            {{ changed_since_held('updated_at', 'updated_at') }}
+            or {{ changed_since_held(
+                '_ingestion_deleted_at', 'deletion_noticed_at'
+            ) }}
+    {% endif %}
 ),
 
 renamed as (
@@ -23,7 +50,8 @@ renamed as (
             when not {{ is_dummy_date('created_at') }} then created_at
         end as created_at,
         updated_at,
-        _ingestion_deleted_at as deletion_noticed_at
+        _ingestion_deleted_at as deletion_noticed_at,
+        {{ built_at() }} as _built_at
     from users
 )
 

@@ -1,7 +1,29 @@
+{# Incremental, like stg_accounts__users (see there why). #}
+{{ config(
+    materialized='incremental',
+    unique_key='status_event_id',
+    incremental_strategy='delete+insert',
+    on_schema_change='fail',
+    indexes=[
+        {'columns': ['status_event_id'], 'unique': true},
+        {'columns': ['submission_id']},
+        {'columns': ['_built_at']},
+    ],
+    meta={'tests_scope_column': '_built_at'},
+    post_hook="{{ analyze_relation(this) }}",
+) }}
+
 with
 
 submission_status_events as (
     select * from {{ source('grading', 'submission_status_events') }}
+    {% if is_incremental() %}
+        where
+            {{ changed_since_held('changed_at', 'changed_at') }}
+            or {{ changed_since_held(
+                '_ingestion_deleted_at', 'deletion_noticed_at'
+            ) }}
+    {% endif %}
 ),
 
 submission_statuses as (
@@ -21,7 +43,9 @@ renamed as (
         to_statuses.name as to_status,
         submission_status_events.changed_at,
         submission_status_events._ingestion_deleted_at is not null
-            as is_deleted
+            as is_deleted,
+        submission_status_events._ingestion_deleted_at as deletion_noticed_at,
+        {{ built_at() }} as _built_at
     from submission_status_events
     left join submission_statuses as from_statuses
         on submission_status_events.from_status = from_statuses.code

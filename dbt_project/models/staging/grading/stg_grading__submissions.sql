@@ -1,7 +1,28 @@
+{# Incremental, like stg_accounts__users (see there why). #}
+{{ config(
+    materialized='incremental',
+    unique_key='submission_id',
+    incremental_strategy='delete+insert',
+    on_schema_change='fail',
+    indexes=[
+        {'columns': ['submission_id'], 'unique': true},
+        {'columns': ['_built_at']},
+    ],
+    meta={'tests_scope_column': '_built_at'},
+    post_hook="{{ analyze_relation(this) }}",
+) }}
+
 with
 
 submissions as (
     select * from {{ source('grading', 'submissions') }}
+    {% if is_incremental() %}
+        where
+            {{ changed_since_held('updated_at', 'updated_at') }}
+            or {{ changed_since_held(
+                '_ingestion_deleted_at', 'deletion_noticed_at'
+            ) }}
+    {% endif %}
 ),
 
 submission_statuses as (
@@ -31,7 +52,8 @@ renamed as (
         submissions.created_at,
         submissions.updated_at,
         submissions.deleted_at,
-        submissions._ingestion_deleted_at as deletion_noticed_at
+        submissions._ingestion_deleted_at as deletion_noticed_at,
+        {{ built_at() }} as _built_at
     from submissions
     left join submission_statuses
         on submissions.status_code = submission_statuses.code

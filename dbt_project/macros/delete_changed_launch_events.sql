@@ -1,0 +1,35 @@
+{#
+    Pre-hook of int_launch_events: in an incremental run, delete the events
+    that the run recomputes (see the model), so that an event whose row was
+    deleted, or no longer counts, leaves with it.
+#}
+{% macro delete_changed_launch_events() -%}
+    {%- if is_incremental() -%}
+        delete from {{ this }}
+        where
+            event_type in (
+                'vault_item_requested',
+                'vault_item_stored',
+                'collection_item_added'
+            )
+            or user_id in (
+                select user_id
+                from {{ ref('stg_accounts__users') }}
+                where {{ built_since_held('_built_at') }}
+                union
+                select user_id
+                from {{ ref('stg_accounts__unified_accounts') }}
+                where {{ built_since_held('_built_at') }}
+            )
+            or (
+                event_type = 'submission_created'
+                and entity_id in (
+                    select submission_id
+                    from {{ ref('stg_grading__submissions') }}
+                    where {{ built_since_held('_built_at') }}
+                )
+            )
+    {%- else -%}
+        select 1
+    {%- endif -%}
+{%- endmacro %}
