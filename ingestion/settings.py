@@ -30,6 +30,11 @@ DEFAULT_SOURCE_STATEMENT_TIMEOUT_SECONDS = 900.0
 DEFAULT_SOURCE_LOCK_TIMEOUT_SECONDS = 5.0
 DEFAULT_SOURCE_IDLE_IN_TRANSACTION_TIMEOUT_SECONDS = 60.0
 DEFAULT_SOURCE_CONNECT_TIMEOUT_SECONDS = 10
+# A source's sync that loses a connection is tried this many times in all, waiting 2 s,
+# then 4, 8 and 16 (about 30 s: a replica or warehouse restart, a burst of clients).
+DEFAULT_SYNC_RETRY_ATTEMPTS = 5
+DEFAULT_SYNC_RETRY_BACKOFF_SECONDS = 2.0
+MAX_SYNC_RETRY_ATTEMPTS = 20
 MAX_TIMEOUT_SECONDS = 24 * 86400  # PostgreSQL keeps timeouts as int milliseconds
 # Passed to dbt only when set; profiles.example.yml gives their defaults.
 OPTIONAL_DBT_SETTINGS = ("DBT_TARGET", "WAREHOUSE_SSLMODE")
@@ -136,6 +141,13 @@ def _connect_seconds(value: str) -> int:
     return seconds
 
 
+def _attempts(value: str) -> int:
+    attempts = int(value)
+    if not 1 <= attempts <= MAX_SYNC_RETRY_ATTEMPTS:
+        raise ValueError(f"expected a whole number from 1 (no retry) to {MAX_SYNC_RETRY_ATTEMPTS}")
+    return attempts
+
+
 def _optional_url(value: str) -> URL | None:
     return _url(value) if value else None
 
@@ -198,6 +210,20 @@ def source_connect_timeout_seconds() -> int:
         "SOURCE_CONNECT_TIMEOUT_SECONDS",
         _connect_seconds,
         default=str(DEFAULT_SOURCE_CONNECT_TIMEOUT_SECONDS),
+    )
+
+
+def sync_retry_attempts() -> int:
+    """Attempts in all of a source's sync that loses a connection (SYNC_RETRY_ATTEMPTS)."""
+    return _read("SYNC_RETRY_ATTEMPTS", _attempts, default=str(DEFAULT_SYNC_RETRY_ATTEMPTS))
+
+
+def sync_retry_backoff_seconds() -> float:
+    """The first wait before trying again, doubled each time (SYNC_RETRY_BACKOFF_SECONDS)."""
+    return _read(
+        "SYNC_RETRY_BACKOFF_SECONDS",
+        _positive_seconds,
+        default=str(DEFAULT_SYNC_RETRY_BACKOFF_SECONDS),
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fnmatch
+import functools
 import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -23,6 +24,7 @@ from ingestion import (
     fingerprints,
     pipeline,
     reconcile,
+    retry,
     settings,
     source_session,
     synclog,
@@ -378,14 +380,23 @@ def run(request: SyncRequest, warm: Warm | None = None) -> list[synclog.TableSyn
     limits = SessionLimits.from_settings()
     kept = warm or Warm()
     rows: list[synclog.TableSync] = []
+    policy = retry.RetryPolicy.from_settings()
+    secrets = [options.warehouse.password, options.pii_salt]
+    # Pooled connections to a server that restarted are dead: each attempt starts afresh.
+    again = functools.partial(retry.retried, policy=policy, secrets=secrets, on_retry=kept.dispose)
     try:
-        _check_warehouse(kept.warehouse(options.warehouse), options)
+        again(lambda: _check_warehouse(kept.warehouse(options.warehouse), options), "warehouse")
         tables = {source: request.tables for source in sources}
         if request.tables and len(sources) > 1:
-            tables = _tables_by_source(catalog, sources, request.tables, limits, kept)
+            tables = again(
+                lambda: _tables_by_source(catalog, sources, request.tables, limits, kept),
+                "sources",
+            )
         for source, names in tables.items():
             chosen = SyncRequest((source,), names, request.full_refresh)
-            rows.extend(sync_source(catalog, source, chosen, options, limits, kept))
+            step = functools.partial(sync_source, catalog, source, chosen, options, limits, kept)
+            password = settings.source_url(source).password
+            rows.extend(again(step, f"source {source}", secrets=[*secrets, str(password or "")]))
     finally:
         if warm is None:
             kept.dispose()
