@@ -17,6 +17,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from psycopg2 import sql
+from sqlalchemy.dialects.postgresql import JSONB
 
 from ingestion.catalog import TableSpec
 from ingestion.synclog import LOG_SCHEMA, lock_schema
@@ -38,8 +39,8 @@ dropped_values = sa.Table(
     _metadata,
     sa.Column("dataset", sa.Text, primary_key=True),
     sa.Column("table_name", sa.Text, primary_key=True),
-    sa.Column("key", sa.dialects.postgresql.JSONB, primary_key=True),
-    sa.Column("kept", sa.dialects.postgresql.JSONB, nullable=False),
+    sa.Column("key", JSONB, primary_key=True),
+    sa.Column("kept", JSONB, nullable=False),
     comment="The last values of dropped columns, by primary key, restored by a trigger",
 )
 # The trigger's arguments are the key's column names.

@@ -213,7 +213,8 @@ def _compare(
             continue
         old, new = stored[name].hint, plan.hint
         wanted = _widened(old, new)
-        before, after = type_name(old, spec.name), type_name(new, spec.name)
+        if wanted is not old:
+            before, after = type_name(old, spec.name), type_name(new, spec.name)
         if wanted is None:
             stop = (
                 f"source {spec.source}, table {spec.name}, column {name}: the source changed its"
