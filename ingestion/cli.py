@@ -191,7 +191,7 @@ def _schema_changes(args: argparse.Namespace) -> int:
     warehouse = sa.create_engine(settings.warehouse().url())
     changes = driftlog.unacknowledged(warehouse)
     for change in changes:
-        print(f"{change.detected_at:%Y-%m-%d %H:%M} UTC {change.describe()}")
+        print(f"{change.detected_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC {change.describe()}")
     if not changes:
         print("no unacknowledged schema change")
         return 0

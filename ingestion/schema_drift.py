@@ -41,6 +41,7 @@ from ingestion.errors import IngestionError
 
 log = logging.getLogger(__name__)
 
+# pipeline.DELETED_AT, which cannot be imported here: pipeline imports this module.
 DELETED_AT = "_ingestion_deleted_at"
 # Views that read a raw table, and views that read those, deepest last.
 DEPENDENT_VIEWS = """
