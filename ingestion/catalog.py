@@ -192,6 +192,15 @@ def selected_tables(catalog: Catalog, source: str, engine: Engine) -> list[str]:
         return _selected_in(catalog, config, connection)
 
 
+def source_tables(catalog: Catalog, source: str, engine: Engine) -> list[str]:
+    """Every table of the source's schema, selected or not (partitions left out), sorted."""
+    config = _source_config(catalog, source)
+    with failures_named(source, engine), engine.connect() as connection:
+        partitions = _partitions(connection, config.schema)
+        names = sa.inspect(connection).get_table_names(schema=config.schema)
+    return sorted(set(names) - partitions)
+
+
 def _source_config(catalog: Catalog, source: str) -> SourceConfig:
     if source not in catalog.sources:
         known = ", ".join(catalog.sources)

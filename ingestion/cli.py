@@ -14,6 +14,7 @@ import sqlalchemy as sa
 
 from ingestion import (
     dbt_runner,
+    driftlog,
     local_server,
     local_setup,
     local_standby,
@@ -184,6 +185,21 @@ def _status(args: argparse.Namespace) -> int:
             f" (load {row.load_id or '-'}): {row.detail}; {behind}"
         )
     return 1 if any(table.last.status != "ok" for table in tables) else 0
+
+
+def _schema_changes(args: argparse.Namespace) -> int:
+    warehouse = sa.create_engine(settings.warehouse().url())
+    changes = driftlog.unacknowledged(warehouse)
+    for change in changes:
+        print(f"{change.detected_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC {change.describe()}")
+    if not changes:
+        print("no unacknowledged schema change")
+        return 0
+    if args.acknowledge:
+        done = driftlog.acknowledge(warehouse, through=changes[-1].detected_at)
+        print(f"acknowledged {done} schema change{'s' if done > 1 else ''}")
+        return 0
+    return 1
 
 
 def _profile(args: argparse.Namespace) -> int:
@@ -454,6 +470,18 @@ def _parser() -> argparse.ArgumentParser:
         " table's last sync failed or mismatched, 3 if none has run.",
     )
 
+    changes = commands.add_parser(
+        "schema-changes",
+        help="source schema changes the syncs found that no one has acknowledged yet",
+        description="One line per change in ingestion.schema_changes not yet acknowledged"
+        " (a column added, dropped, widened…, a table added or gone), naming the source,"
+        " table and column. dbt build warns while any is listed. Exit 1 if any is listed"
+        " (0 with --acknowledge).",
+    )
+    changes.add_argument(
+        "--acknowledge", action="store_true", help="mark the listed changes as acknowledged"
+    )
+
     demo = commands.add_parser("demo", help="the simulated production system")
     demo_actions = demo.add_subparsers(dest="action", required=True)
     init = demo_actions.add_parser("init", help="(re)create the four demo databases up to go-live")
@@ -548,6 +576,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "local": _local,
     "sync": _sync,
     "status": _status,
+    "schema-changes": _schema_changes,
     "demo": _demo,
     "profile": _profile,
     "report": _report,

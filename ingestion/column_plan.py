@@ -111,6 +111,15 @@ def plan_columns(engine: sa.Engine, spec: TableSpec) -> dict[str, ColumnPlan]:
     }
 
 
+def table_columns(
+    engine: sa.Engine, schema: str, table: str, primary_key: tuple[str, ...] = ()
+) -> dict[str, ColumnPlan]:
+    """Every column of a PostgreSQL table as this module plans it, e.g. a warehouse table's."""
+    with engine.connect() as connection:
+        rows = connection.execute(COLUMNS, {"schema": schema, "table": table}).all()
+    return {row[0]: _plan(row, primary_key) for row in rows}
+
+
 def cast_query(plans: Mapping[str, ColumnPlan]) -> Any:  # noqa: ANN401 - dlt's callback type
     """A dlt query adapter that applies the plan's casts to the selected columns."""
 

@@ -24,7 +24,7 @@ from dlt.common.runtime.collector import LogCollector
 from dlt.sources.sql_database import sql_table
 from psycopg2 import sql
 
-from ingestion import chunked_read, column_plan, pii
+from ingestion import chunked_read, column_plan, pii, schema_drift
 from ingestion.catalog import TableSpec
 from ingestion.destination import ExactPostgresTypeMapper, warehouse_postgres
 from ingestion.settings import WarehouseSettings
@@ -152,15 +152,18 @@ def table_resource(
     *,
     first_load: bool,
     budget_seconds: float | None = None,
+    drift: schema_drift.TableDrift | None = None,
 ) -> dlt.sources.DltResource:
     """One source table as a dlt resource: merged on its key, incremental on its cursor.
 
     With a time budget (a standby whose replay cancels long reads), the table is read in
-    key ranges that each fit the budget (see chunked_read).
+    key ranges that each fit the budget (see chunked_read). `drift` says how the source's
+    columns changed since the warehouse table was made (see schema_drift).
     """
+    drift = drift or schema_drift.TableDrift()
     plans = column_plan.plan_columns(engine, spec)
     incremental = None
-    if spec.cursor is not None:
+    if spec.cursor is not None and not drift.reread:
         incremental = dlt.sources.incremental(
             spec.cursor,
             lag=spec.lookback.total_seconds() or None,
@@ -184,11 +187,13 @@ def table_resource(
                 spec.name,
             )
         resource = _whole_table(spec, engine, connection_string, plans, incremental, options)
+    hints = {plan.name: dict(plan.hint) for plan in plans.values()}
+    hints.update({hint["name"]: dict(hint) for hint in drift.hints})
     # A table with a primary key holds no duplicate keys: no dedup pass in staging.
     resource.apply_hints(
         write_disposition="replace" if first_load else MERGE,
         primary_key=list(spec.primary_key),
-        columns=[dict(plan.hint) for plan in plans.values()],
+        columns=list(hints.values()),
     )
     resource.add_filter(_has_rows)
     resource.add_map(column_plan.conform_batches(plans))
@@ -339,7 +344,15 @@ def load(
     if key not in kept:
         kept[key] = make_pipeline(source, specs[0].dataset, options)
     pipeline = kept[key]
-    loaded = set() if options.full_refresh else _existing(specs, warehouse)
+    existing = _existing(specs, warehouse)
+    drifts = {
+        spec.name: schema_drift.follow_columns(
+            spec, engine, warehouse, incremental=not options.full_refresh
+        )
+        for spec in specs
+        if spec.name in existing
+    }
+    loaded = set() if options.full_refresh else existing
     if options.full_refresh:
         _drop_staging(specs[0].dataset, warehouse)
     resources = [
@@ -350,6 +363,7 @@ def load(
             options,
             first_load=spec.name not in loaded,
             budget_seconds=budget_seconds,
+            drift=drifts.get(spec.name),
         ).parallelize()
         for spec in specs
     ]

@@ -25,6 +25,7 @@ from ingestion import (
     pipeline,
     reconcile,
     retry,
+    schema_drift,
     settings,
     source_session,
     synclog,
@@ -298,6 +299,9 @@ def sync_source(
             log.warning("source %s: %s", source, warning)
         with _exclusive(warehouse, source), ThreadPoolExecutor(max_workers=1) as background:
             synclog.begin(warehouse, source, [spec.name for spec in specs], started_at)
+            schema_drift.check_tables(
+                catalog, source, specs, engine, warehouse, every_table=not request.tables
+            )
             connection_string = source_session.libpq_url(url, limits)
             # The fingerprints' reads take one of the source connections: with only one,
             # they wait until dlt has read the source.
