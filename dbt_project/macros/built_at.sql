@@ -60,18 +60,50 @@
 {%- endmacro %}
 
 {#
-    Post-hook of the models incremental runs read by `_built_at`: fresh
-    statistics, without which the planner takes a handful of changed rows
-    for a third of the table.
+    Post-hook of the models that incremental runs read by `_built_at`: fresh
+    statistics after the model was built whole (no row older than this run;
+    always, with `only_built_whole=false`),
+    without which the planner takes a handful of changed rows for a third of
+    the table. Runs that add a few rows leave it to autovacuum: the planner
+    finds the newest `_built_at` in its index.
 #}
-{% macro analyze_relation(relation) -%}
-    {{ return(adapter.dispatch('analyze_relation')(relation)) }}
+{% macro analyze_relation(relation, only_built_whole=true) -%}
+    {{ return(adapter.dispatch('analyze_relation')(relation, only_built_whole)) }}
 {%- endmacro %}
 
-{% macro default__analyze_relation(relation) -%}
+{% macro default__analyze_relation(relation, only_built_whole) -%}
     select 1
 {%- endmacro %}
 
-{% macro postgres__analyze_relation(relation) -%}
-    analyze {{ relation }}
+{% macro postgres__analyze_relation(relation, only_built_whole) -%}
+    {%- if only_built_whole -%}
+        do $analyze$
+        begin
+            if not exists (
+                select from {{ relation }} where _built_at < {{ built_at() }}
+            ) then
+                analyze {{ relation }};
+            end if;
+        end
+        $analyze$
+    {%- else -%}
+        analyze {{ relation }}
+    {%- endif -%}
+{%- endmacro %}
+
+{#
+    Pre-hook of the models that sort or count distinct over million-row
+    relations: lets this model's transaction sort in memory (var
+    `sort_memory`, e.g. 256MB) instead of spilling to disk.
+#}
+{% macro sort_in_memory() -%}
+    {{ return(adapter.dispatch('sort_in_memory')(var('sort_memory'))) }}
+{%- endmacro %}
+
+{% macro default__sort_in_memory(size) -%}
+    select 1
+{%- endmacro %}
+
+{% macro postgres__sort_in_memory(size) -%}
+    set local work_mem = '{{ size }}'
 {%- endmacro %}

@@ -5,14 +5,26 @@
 #}
 {% macro delete_changed_launch_events() -%}
     {%- if is_incremental() -%}
-        delete from {{ this }}
+        delete from {{ this }} as held
         where
-            event_type in (
-                'vault_item_requested',
-                'vault_item_stored',
-                'collection_item_added'
+            (
+                held.event_type in (
+                    'vault_item_requested',
+                    'vault_item_stored',
+                    'collection_item_added'
+                )
+                and not exists (
+                    select
+                    from {{ ref('int_launch_item_events') }} as item_events
+                    where
+                        item_events.event_type = held.event_type
+                        and item_events.entity_id = held.entity_id
+                        and item_events.user_id = held.user_id
+                        and item_events.event_at = held.event_at
+                        and item_events.cards = held.cards
+                )
             )
-            or user_id in (
+            or held.user_id in (
                 select user_id
                 from {{ ref('stg_accounts__users') }}
                 where {{ built_since_held('_built_at') }}
@@ -22,8 +34,8 @@
                 where {{ built_since_held('_built_at') }}
             )
             or (
-                event_type = 'submission_created'
-                and entity_id in (
+                held.event_type = 'submission_created'
+                and held.entity_id in (
                     select submission_id
                     from {{ ref('stg_grading__submissions') }}
                     where {{ built_since_held('_built_at') }}

@@ -6,14 +6,17 @@
     Incremental: a run first deletes, then recomputes, the events of the
     users, unified accounts and submissions that staging wrote since this
     model last ran (`_built_at`; a user's change reaches all their events,
-    whose flags it sets), and all vault and collection events, which are few
-    and whose staging is a view.
+    whose flags it sets). Vault and collection events (int_launch_item_events)
+    are compared whole: those that changed or left are deleted, new ones added.
 #}
 {{ config(
     materialized='incremental',
     incremental_strategy='append',
     on_schema_change='fail',
-    pre_hook="{{ delete_changed_launch_events() }}",
+    pre_hook=[
+        "{{ sort_in_memory() }}",
+        "{{ delete_changed_launch_events() }}",
+    ],
     indexes=[
         {'columns': ['event_type', 'entity_id'], 'unique': true},
         {'columns': ['user_id']},
@@ -77,30 +80,32 @@ submissions as (
     from {{ ref('stg_grading__submissions') }}
 ),
 
-vault_items as (
+item_events as (
     select
-        vault_item_id,
+        event_type,
+        entity_id,
         user_id,
-        created_at,
-        is_deleted
-    from {{ ref('stg_vault__vault_items') }}
-),
-
-vault_items_status_history as (
-    select
-        vault_item_id,
-        status,
-        valid_from
-    from {{ ref('int_vault_items_status_history') }}
-),
-
-collection_items as (
-    select
-        collection_item_id,
-        user_id,
-        added_at,
-        is_deleted
-    from {{ ref('stg_collection__collection_items') }}
+        event_at,
+        cards
+    from {{ ref('int_launch_item_events') }} as launch_item_events
+    {% if is_incremental() %}
+        where
+            not exists (
+                select
+                from {{ this }} as held
+                where
+                    held.event_type in (
+                        'vault_item_requested',
+                        'vault_item_stored',
+                        'collection_item_added'
+                    )
+                    and held.event_type = launch_item_events.event_type
+                    and held.entity_id = launch_item_events.entity_id
+                    and held.user_id = launch_item_events.user_id
+                    and held.event_at = launch_item_events.event_at
+                    and held.cards = launch_item_events.cards
+            )
+    {% endif %}
 ),
 
 signups as (
@@ -152,44 +157,6 @@ submissions_created as (
         {% endif %}
 ),
 
-vault_items_requested as (
-    select
-        'vault_item_requested' as event_type,
-        vault_item_id as entity_id,
-        user_id,
-        created_at as event_at,
-        0 as cards
-    from vault_items
-    where not is_deleted
-),
-
-vault_items_stored as (
-    select
-        'vault_item_stored' as event_type,
-        vault_items.vault_item_id as entity_id,
-        vault_items.user_id,
-        min(vault_items_status_history.valid_from) as event_at,
-        0 as cards
-    from vault_items_status_history
-    inner join vault_items
-        on vault_items_status_history.vault_item_id = vault_items.vault_item_id
-    where
-        vault_items_status_history.status = 'stored'
-        and not vault_items.is_deleted
-    group by 1, 2, 3
-),
-
-collection_items_added as (
-    select
-        'collection_item_added' as event_type,
-        collection_item_id as entity_id,
-        user_id,
-        added_at as event_at,
-        0 as cards
-    from collection_items
-    where not is_deleted
-),
-
 events as (
     select * from signups
     union all
@@ -197,11 +164,7 @@ events as (
     union all
     select * from submissions_created
     union all
-    select * from vault_items_requested
-    union all
-    select * from vault_items_stored
-    union all
-    select * from collection_items_added
+    select * from item_events
 ),
 
 final as (

@@ -20,36 +20,46 @@
 
 with
 
+{% if is_incremental() %}
+    changed_submissions as (
+        select submission_id
+        from {{ ref('stg_grading__submission_status_events') }}
+        where {{ built_since_held('_built_at') }}
+        union
+        select submission_id
+        from {{ ref('stg_grading__submissions') }}
+        where {{ built_since_held('_built_at') }}
+    ),
+{% endif %}
+
 submission_status_events as (
     select
         status_event_id,
         submission_id,
         to_status,
-        changed_at,
-        _built_at
+        changed_at
     from {{ ref('stg_grading__submission_status_events') }}
+    {% if is_incremental() %}
+        where
+            submission_id in (
+                select changed_submissions.submission_id
+                from changed_submissions
+            )
+    {% endif %}
 ),
 
 submissions as (
     select
         submission_id,
         deleted_at,
-        deletion_noticed_at,
-        _built_at
+        deletion_noticed_at
     from {{ ref('stg_grading__submissions') }}
-),
-
-changed_submissions as (
     {% if is_incremental() %}
-        select submission_id
-        from submission_status_events
-        where {{ built_since_held('_built_at') }}
-        union
-        select submission_id
-        from submissions
-        where {{ built_since_held('_built_at') }}
-    {% else %}
-        select submission_id from submissions
+        where
+            submission_id in (
+                select changed_submissions.submission_id
+                from changed_submissions
+            )
     {% endif %}
 ),
 
@@ -65,10 +75,6 @@ status_changes as (
     from submission_status_events
     inner join submissions
         on submission_status_events.submission_id = submissions.submission_id
-    inner join changed_submissions
-        on
-            submission_status_events.submission_id
-            = changed_submissions.submission_id
 ),
 
 intervals as (

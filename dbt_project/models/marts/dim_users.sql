@@ -1,12 +1,12 @@
 {#
-    Incremental: a run merges only the users whose row or unified account
+    Incremental: a run replaces only the users whose row or unified account
     staging wrote since this model last ran (`_built_at`), so keeping a
     million users current costs what changed.
 #}
 {{ config(
     materialized='incremental',
     unique_key='user_id',
-    incremental_strategy='merge',
+    incremental_strategy='delete+insert',
     on_schema_change='fail',
     indexes=[{'columns': ['_built_at']}],
     meta={'tests_scope_column': '_built_at'},

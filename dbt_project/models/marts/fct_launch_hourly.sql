@@ -1,3 +1,5 @@
+{{ config(pre_hook="{{ sort_in_memory() }}") }}
+
 with
 
 launch_events as (

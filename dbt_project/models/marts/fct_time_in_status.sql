@@ -3,6 +3,8 @@
     not ended, and one ended by a deletion ends when the sync noticed it, not
     when it happened.
 #}
+{{ config(pre_hook="{{ sort_in_memory() }}") }}
+
 with
 
 status_history as (
