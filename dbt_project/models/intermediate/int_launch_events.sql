@@ -57,9 +57,6 @@ unified_accounts as (
         activated_at,
         is_deleted
     from {{ ref('stg_accounts__unified_accounts') }}
-    {% if is_incremental() %}
-        where user_id in (select changed_users.user_id from changed_users)
-    {% endif %}
 ),
 
 user_flags as (
