@@ -17,6 +17,7 @@ import dataclasses
 import logging
 from dataclasses import dataclass
 from datetime import date, datetime
+from decimal import Decimal
 
 import sqlalchemy as sa
 from psycopg2 import sql
@@ -198,10 +199,11 @@ def _in_flight(spec: TableSpec, warehouse: sa.Engine) -> tuple[sql.Composable, o
     if spec.cursor is not None:
         column = spec.cursor
         highest = _highest(warehouse, spec, column)
-        if highest is not None:
-            # dlt's lag: a duration on a time cursor, seconds on a numeric one.
-            timed = isinstance(highest, datetime | date)
-            highest = highest - (spec.lookback if timed else spec.lookback.total_seconds())
+        # dlt's lag: a duration on a time cursor, seconds on a numeric one.
+        if isinstance(highest, datetime | date):
+            highest = highest - spec.lookback
+        elif isinstance(highest, int | float | Decimal):
+            highest = highest - type(highest)(spec.lookback.total_seconds())
     elif spec.has_integer_key:
         column = spec.primary_key[0]
         highest = _highest(warehouse, spec, column)
