@@ -2,9 +2,9 @@
 
 The kill comes at a chosen point: the test holds a lock that one model's write waits
 for (a BI session reading a table mart, which dbt swaps with the new one by renaming;
-a SHARE lock on an incremental model, which dbt deletes from and inserts into, or
-merges into), waits until dbt waits for it, and kills dbt with SIGKILL. Every model
-is built in one transaction, so what the build left half done is rolled back.
+a SHARE lock on an incremental model, which dbt deletes from and inserts into), waits
+until dbt waits for it, and kills dbt with SIGKILL. Every model is built in one
+transaction, so what the build left half done is rolled back.
 """
 
 from __future__ import annotations
