@@ -49,3 +49,4 @@ def test_syncs_during_steady_writes_end_equal_to_the_sources(demo: Demo) -> None
     assert result.rows_written > 0
     assert result.differences == [], describe(result)
     assert result.duplicate_keys == {}
+    assert result.false_mismatches == 0, describe(result)
