@@ -76,9 +76,10 @@ def launch(
 
 
 def _rows(cursor: pg_cursor, schema: str, table: str) -> Rows:
-    """Every row as text, sorted: a relation's content, whatever its order."""
+    """Every row as text, sorted, without `_built_at` (when, not what): a relation's content."""
     cursor.execute(sql.SQL("select * from {}").format(sql.Identifier(schema, table)))
-    return sorted(tuple(str(value) for value in row) for row in cursor.fetchall())
+    kept = [i for i, column in enumerate(cursor.description) if column.name != "_built_at"]
+    return sorted(tuple(str(row[i]) for i in kept) for row in cursor.fetchall())
 
 
 @contextmanager
