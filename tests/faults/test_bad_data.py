@@ -29,7 +29,7 @@ insert into readings values
     (2, 'two@example.com', 2.5, '2026-01-01 10:00+00'),
     (2, 'two.b@example.com', 2.75, '2026-01-01 10:00+00'),
     (null, 'none@example.com', 0, '2026-01-01 10:00+00'),
-    (3, 'three@example.com', 3.5, '2026-01-01 10:00+00');
+    (3, 'three@example.com', 3.5, '2026-01-02 10:00+00');
 create table spans (
     id bigint primary key,
     starts_at timestamptz,
