@@ -30,7 +30,7 @@ import json
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pyarrow as pa
@@ -53,8 +53,11 @@ TIMESTAMP_LIMITS = (-210_866_803_200_000_000, 8_210_266_876_799_999_999)  # micr
 DATE_LIMITS = (-2_440_588, 95_026_236)  # days; below: 4714-11-24 BC, PostgreSQL's first
 # An escape jsonb refuses; the text is parsed to be sure (an escaped backslash matches too).
 SUSPECT_JSON = r"\\u0000|\\u[dD][89a-fA-F]"
+# A cursor further ahead of the sync's clock would hide every later change: dlt reads
+# from the highest cursor seen on. A day leaves room for clocks and zones that differ.
+FUTURE_CURSOR = timedelta(days=1)
 # Why a row is withheld: the first two are problems of its key, the others of its values.
-KINDS = ("null_key", "shared_key", "infinity", "json")
+KINDS = ("null_key", "shared_key", "infinity", "json", "future_cursor")
 
 Key = tuple[object, ...]
 
@@ -261,17 +264,9 @@ def _previous(spec: TableSpec, warehouse: sa.Engine) -> list[Entry]:
     return [Entry(tuple(key), *rest) for key, *rest in rows]
 
 
-def _in_source(spec: TableSpec, engine: sa.Engine, keys: Iterable[Key]) -> set[Key]:
-    """Which of these keys the source still has."""
-    wanted = Withheld(False, frozenset(keys))
-    if not wanted:
-        return set()
-    query = sql.SQL("select {} from {} where not ({})").format(
-        sql.SQL(", ").join(sql.Identifier(column) for column in spec.primary_key),
-        sql.Identifier(spec.schema, spec.name),
-        wanted.excluding(spec),
-    )
-    return {_key(row) for row in _fetch(engine, query, wanted.parameters)}
+def _same(recorded: str | None, current: str) -> bool:
+    """Whether a quarantined row's recorded JSON equals the source row's now."""
+    return recorded is not None and json.loads(recorded) == json.loads(current)
 
 
 def _json_refused(text: str) -> bool:
@@ -325,6 +320,25 @@ def _refused_json(column: pa.ChunkedArray) -> list[bool]:
     ]
 
 
+def _future(column: pa.ChunkedArray, horizon: datetime) -> list[str | None]:
+    """Per value of the cursor column: the value if it lies beyond `horizon`, else None."""
+    if pa.types.is_timestamp(column.type):
+        limit = pa.scalar(horizon.replace(tzinfo=None), pa.timestamp("us"))
+        plain = column.cast(pa.timestamp(column.type.unit))  # its UTC value, no zone
+    elif pa.types.is_date32(column.type):
+        limit, plain = pa.scalar(horizon.date(), pa.date32()), column
+    else:
+        return [None] * len(column)
+    ahead = pc.greater(plain, limit.cast(plain.type))
+    if not pc.any(ahead).as_py():
+        return [None] * len(column)
+    printed = pc.cast(plain, pa.string())
+    return [
+        str(value) if bool(is_ahead) else None
+        for is_ahead, value in zip(ahead.to_pylist(), printed.to_pylist(), strict=True)
+    ]
+
+
 @dataclass
 class Screen:
     """A dlt map over one table's Arrow batches that takes out the rows to withhold.
@@ -337,6 +351,7 @@ class Screen:
     held: Withheld
     earlier: frozenset[Key]
     json_columns: frozenset[str]
+    horizon: datetime = field(default_factory=lambda: datetime.now(UTC) + FUTURE_CURSOR)
     found: dict[Key, tuple[str, str]] = field(default_factory=dict)
     seen: set[Key] = field(default_factory=set)
 
@@ -371,28 +386,31 @@ class Screen:
         """By row: the kind of the first problem found in its values, and every problem."""
         problems: dict[int, tuple[str, list[str]]] = {}
         for name in table.column_names:
-            column = table.column(name)
-            if pa.types.is_timestamp(column.type) or pa.types.is_date32(column.type):
-                marks = [
-                    (index, f"{name} is {value}", "infinity")
-                    for index, value in enumerate(_out_of_range(column))
-                    if value
-                ]
-            elif name in self.json_columns:
-                marks = [
-                    (
-                        index,
-                        f"{name} holds JSON that jsonb refuses (\\u0000 or a lone surrogate)",
-                        "json",
-                    )
-                    for index, refused in enumerate(_refused_json(column))
-                    if refused
-                ]
-            else:
-                continue
-            for index, text, kind in marks:
+            for index, kind, text in self._column_problems(name, table.column(name)):
                 problems.setdefault(index, (kind, []))[1].append(text)
         return problems
+
+    def _column_problems(self, name: str, column: pa.ChunkedArray) -> list[tuple[int, str, str]]:
+        """Index, kind and text of each value of one column that the warehouse cannot take."""
+        if name in self.json_columns:
+            refused = f"{name} holds JSON that jsonb refuses (\\u0000 or a lone surrogate)"
+            return [(i, "json", refused) for i, bad in enumerate(_refused_json(column)) if bad]
+        if not (pa.types.is_timestamp(column.type) or pa.types.is_date32(column.type)):
+            return []
+        infinite = _out_of_range(column)
+        marks = [(i, "infinity", f"{name} is {value}") for i, value in enumerate(infinite) if value]
+        if name == self.spec.cursor:
+            ahead = _future(column, self.horizon)
+            marks += [
+                (
+                    i,
+                    "future_cursor",
+                    f"{name} is {value}, in the future: it would hide later changes",
+                )
+                for i, value in enumerate(ahead)
+                if value is not None and infinite[i] is None
+            ]
+        return marks
 
     def _needs_keys(self, table: pa.Table) -> bool:
         if self.held.keys or self.earlier:
@@ -437,15 +455,18 @@ def prepare(spec: TableSpec, engine: sa.Engine, warehouse: sa.Engine, salt: str)
         reason = f"{_key_text(spec, key)} {problem}"
         known += [Entry(key, kind, reason, row, noticed.get((key, reason))) for row in rows]
     for_values = [entry for entry in earlier if not entry.for_key]
-    still = _in_source(spec, engine, (entry.key for entry in for_values))
-    carried = tuple(entry for entry in for_values if entry.key in still)
+    now = _source_rows(spec, engine, [entry.key for entry in for_values], salt)
+    carried = tuple(entry for entry in for_values if entry.key in now)
+    # A row that changed may no longer be bad, and its cursor may have moved back.
+    changed = {entry.key for entry in carried if not _same(entry.row, now[entry.key][0])}
     resolved = {entry.key for entry in earlier if entry.for_key} - set(problems)
-    if resolved and spec.cursor is not None:
+    if (resolved or changed) and spec.cursor is not None:
         log.info(
-            "source %s, table %s: %s key(s) no longer NULL or shared; it is read whole",
+            "source %s, table %s: %s quarantined row(s) changed or no longer share a key;"
+            " it is read whole",
             spec.source,
             spec.name,
-            len(resolved),
+            len(resolved | changed),
         )
     screen = Screen(
         spec,
@@ -453,7 +474,8 @@ def prepare(spec: TableSpec, engine: sa.Engine, warehouse: sa.Engine, salt: str)
         frozenset(entry.key for entry in carried),
         _json_columns(spec, engine),
     )
-    return Prepared(spec, screen, tuple(known), carried, bool(resolved) and bool(spec.cursor))
+    read_whole = bool(resolved or changed) and spec.cursor is not None
+    return Prepared(spec, screen, tuple(known), carried, read_whole)
 
 
 def entries(prepared: Prepared, engine: sa.Engine, salt: str) -> list[Entry]:

@@ -263,3 +263,33 @@ def test_a_cursor_moved_back_past_the_lookback_fails_each_sync_until_read_whole(
     sync.run(sync.SyncRequest(tables=("items",), full_refresh=True))
 
     assert bad.rows("select label from raw_bad.items where id = 1") == [("changed",)]
+
+
+def test_a_cursor_in_the_future_is_quarantined_and_hides_no_later_change(bad: BadSource) -> None:
+    bad.write("update items set label = 'typo', updated_at = '9999-06-01 10:00+00' where id = 2")
+    sync.run(sync.SyncRequest())
+    bad.write("update items set label = 'changed', updated_at = now() where id = 1")
+    bad.write("insert into items values (3, 'third', now())")
+
+    rows = sync.run(sync.SyncRequest())
+
+    assert _statuses(rows)["items"] == "ok"
+    assert bad.rows("select id, label from raw_bad.items order by 1") == [
+        (1, "changed"),
+        (3, "third"),
+    ]
+    ((key, kind, reason, _),) = bad.quarantined("items")
+    assert (key, kind) == ("[2]", "future_cursor")
+    assert reason.startswith("key (id) = (2): updated_at is 9999-06-01 10:00:00")
+    # Production puts the date back where it was, behind everything synced since.
+    bad.write("update items set label = 'fixed', updated_at = '2026-06-01 10:00+00' where id = 2")
+
+    rows = sync.run(sync.SyncRequest())
+
+    assert _statuses(rows)["items"] == "ok"
+    assert bad.rows("select id, label from raw_bad.items order by 1") == [
+        (1, "changed"),
+        (2, "fixed"),
+        (3, "third"),
+    ]
+    assert bad.quarantined("items") == []
