@@ -6,6 +6,7 @@ of them, so each test also shows that the other tables' rows keep flowing.
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -16,6 +17,8 @@ import sqlalchemy as sa
 
 from ingestion import settings, sync
 from ingestion.errors import IngestionError
+from ingestion.local_server import LocalServer
+from tests.dbt.launch import BuiltLaunch, built_launch
 
 SOURCE_SCHEMA = r"""
 create table readings (
@@ -293,3 +296,121 @@ def test_a_cursor_in_the_future_is_quarantined_and_hides_no_later_change(bad: Ba
         (3, "third"),
     ]
     assert bad.quarantined("items") == []
+
+
+# --- dbt: one build over a demo that production got wrong in every way at once ---------
+
+BAD_DEMO = {
+    "grading": [
+        # A status production added without its lookup row (and without the constraint).
+        "alter table submissions drop constraint submissions_status_code_fkey",
+        "update submissions set status_code = 70,"
+        " updated_at = (select max(updated_at) from submissions) + interval '1 second'"
+        " where id = (select min(id) from submissions where deleted_at is null)",
+        "insert into submission_status_events (submission_id, from_status, to_status, changed_at)"
+        " select id, 10, 70, updated_at from submissions where status_code = 70",
+    ],
+    "vault": [
+        # A card written as JSON text inside a JSON string, and one that is a list.
+        "update vault_items set card = to_jsonb(card::text),"
+        " updated_at = (select max(updated_at) from vault_items) + interval '1 second'"
+        " where id = (select min(id) from vault_items)",
+        "update vault_items set card = '[]',"
+        " updated_at = (select max(updated_at) from vault_items) + interval '1 second'"
+        " where id = (select min(id) + 1 from vault_items)",
+        # A date the Arrow path cannot carry: the row is quarantined.
+        "update vault_items set created_at = 'infinity',"
+        " updated_at = (select max(updated_at) from vault_items) + interval '1 second'"
+        " where id = (select min(id) + 2 from vault_items)",
+    ],
+}
+
+
+@dataclass(frozen=True)
+class BadLaunch:
+    """The demo with BAD_DEMO written into its sources, synced, and `dbt build`'s outcome."""
+
+    launch: BuiltLaunch
+    exit_code: int
+
+    def results(self) -> dict[str, tuple[str, int | None]]:
+        """Each dbt node's status and failures, by its name."""
+        results = json.loads((self.launch.target / "run_results.json").read_text())
+        return {
+            result["unique_id"].split(".")[2]: (result["status"], result["failures"])
+            for result in results["results"]
+        }
+
+    def rows(self, query: str, *parameters: object) -> list[tuple]:
+        """Rows of the warehouse."""
+        return _rows(self.launch.warehouse, query, *parameters)
+
+
+@pytest.fixture(scope="module")
+def bad_launch(
+    server: LocalServer, admin_url: sa.URL, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[BadLaunch]:
+    folder = tmp_path_factory.mktemp("bad-launch")
+    with built_launch(server, admin_url, folder, scale=200, steps=[12], build=False) as launch:
+        for source, statements in BAD_DEMO.items():
+            engine = sa.create_engine(launch.demo.url(source))
+            with engine.begin() as connection:
+                for statement in statements:
+                    connection.exec_driver_sql(statement)
+            engine.dispose()
+        sync.run(sync.SyncRequest())
+        yield BadLaunch(launch, launch.dbt("build"))
+
+
+def test_dbt_build_on_bad_data_builds_everything_and_warns_once_per_problem(
+    bad_launch: BadLaunch,
+) -> None:
+    results = bad_launch.results()
+    warned = {name: failures for name, (status, failures) in results.items() if status == "warn"}
+
+    assert bad_launch.exit_code == 0
+    assert {status for status, _ in results.values()} == {"success", "pass", "warn", "no-op"}
+    assert warned == {
+        "assert_no_rows_are_quarantined": 1,
+        "source_json_object_vault_vault_items_card": 2,
+        "source_relationships_grading_submissions_status_code__code__source_grading"
+        "_submission_statuses_": 1,
+        "source_relationships_grading_submission_status_events_to_status__code__source"
+        "_grading_submission_statuses_": 1,
+        "accepted_values_stg_grading__submissions_status__draft__submitted__received"
+        "__grading__graded__shipped__cancelled": 1,
+    }
+
+
+def test_an_unknown_status_code_flows_decoded_as_unknown(bad_launch: BadLaunch) -> None:
+    (submission,) = bad_launch.rows(
+        "select submission_id, status from staging.stg_grading__submissions where status_code = 70"
+    )
+
+    assert submission[1] == "unknown"
+    history = bad_launch.rows(
+        "select status, is_current from marts.fct_status_history"
+        " where entity_type = 'submission' and entity_id = %s order by valid_from",
+        submission[0],
+    )
+    assert history[0] == ("draft", False)
+    assert history[-1] == ("unknown", True)
+    assert bad_launch.rows("select count(*) from staging.stg_grading__submissions") == _rows(
+        sa.create_engine(bad_launch.launch.demo.url("grading")), "select count(*) from submissions"
+    )  # every submission flowed
+
+
+def test_a_card_that_is_no_json_object_flows_with_its_fields_null(bad_launch: BadLaunch) -> None:
+    first = bad_launch.rows("select min(id) from raw_vault.vault_items")[0][0]
+
+    cards = bad_launch.rows(
+        "select vault_item_id, card_year, card_set, card_player, card_grade"
+        " from staging.stg_vault__vault_items where vault_item_id in (%s, %s) order by 1",
+        first,
+        first + 1,
+    )
+
+    assert cards == [(first, None, None, None, None), (first + 1, None, None, None, None)]
+    assert bad_launch.rows("select kind, key::text from ingestion.quarantine") == [
+        ("infinity", f"[{first + 2}]")
+    ]
