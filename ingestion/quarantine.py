@@ -146,6 +146,10 @@ def _key_text(spec: TableSpec, key: Key) -> str:
     return f"key ({', '.join(spec.primary_key)}) = ({shown})"
 
 
+def _reason(spec: TableSpec, key: Key, kind: str, text: str) -> str:
+    return f"{_key_text(spec, key)}{' ' if kind == 'null_key' else ': '}{text}"
+
+
 def _fetch(
     engine: sa.Engine, query: sql.Composable, parameters: Mapping[str, object] | None = None
 ) -> list[tuple[Any, ...]]:
@@ -351,6 +355,8 @@ class Screen:
     held: Withheld
     earlier: frozenset[Key]
     json_columns: frozenset[str]
+    warehouse: sa.Engine | None = None
+    noticed_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     horizon: datetime = field(default_factory=lambda: datetime.now(UTC) + FUTURE_CURSOR)
     found: dict[Key, tuple[str, str]] = field(default_factory=dict)
     seen: set[Key] = field(default_factory=set)
@@ -376,11 +382,39 @@ class Screen:
             return table
         chosen = sorted(problems)
         found = [keys[index] for index in chosen] if keys else self._keys(table.take(chosen))
+        new = {}
         for index, key in zip(chosen, found, strict=True):
             kind, texts = problems[index]
-            self.found[key] = (kind, "; ".join(texts))
+            new[key] = (kind, "; ".join(texts))
+        self._keep(new)
+        self.found.update(new)
         withheld = known | set(chosen)
         return table.filter(pa.array([index not in withheld for index in range(table.num_rows)]))
+
+    def _keep(self, new: Mapping[Key, tuple[str, str]]) -> None:
+        """Write the rows withheld from this batch at once, without the row itself.
+
+        dlt keeps the cursor of what it read before `record` runs: a sync that dies in
+        between must still leave a trace, which the next sync completes.
+        """
+        if self.warehouse is None or not new:
+            return
+        with self.warehouse.begin() as connection:
+            connection.execute(
+                quarantine_table.insert(),
+                [
+                    {
+                        "source": self.spec.source,
+                        "table_name": self.spec.name,
+                        "key": list(key),
+                        "kind": kind,
+                        "reason": _reason(self.spec, key, kind, text),
+                        "row": None,
+                        "noticed_at": self.noticed_at,
+                    }
+                    for key, (kind, text) in new.items()
+                ],
+            )
 
     def _value_problems(self, table: pa.Table) -> dict[int, tuple[str, list[str]]]:
         """By row: the kind of the first problem found in its values, and every problem."""
@@ -473,6 +507,7 @@ def prepare(spec: TableSpec, engine: sa.Engine, warehouse: sa.Engine, salt: str)
         Withheld(any(None in key for key in problems), frozenset(shared)),
         frozenset(entry.key for entry in carried),
         _json_columns(spec, engine),
+        warehouse,
     )
     read_whole = bool(resolved or changed) and spec.cursor is not None
     return Prepared(spec, screen, tuple(known), carried, read_whole)
@@ -487,14 +522,8 @@ def entries(prepared: Prepared, engine: sa.Engine, salt: str) -> list[Entry]:
     rows = _source_rows(prepared.spec, engine, list(screen.found), salt)
     noticed = {entry.key: entry.noticed_at for entry in prepared.carried}
     made = [
-        Entry(
-            key,
-            kind,
-            f"{_key_text(prepared.spec, key)}{' ' if kind == 'null_key' else ': '}{reason}",
-            row,
-            noticed.get(key),
-        )
-        for key, (kind, reason) in screen.found.items()
+        Entry(key, kind, _reason(prepared.spec, key, kind, text), row, noticed.get(key))
+        for key, (kind, text) in screen.found.items()
         for row in rows.get(key, [None])
     ]
     kept = [
@@ -505,19 +534,24 @@ def entries(prepared: Prepared, engine: sa.Engine, salt: str) -> list[Entry]:
     return [*prepared.known, *kept, *made]
 
 
+def create_table(warehouse: sa.Engine) -> None:
+    """Create `ingestion.quarantine` if it is missing (dbt reads it even when empty)."""
+    with warehouse.begin() as connection:
+        lock_schema(connection)
+        connection.execute(sa.schema.CreateSchema(LOG_SCHEMA, if_not_exists=True))
+        _metadata.create_all(connection, checkfirst=True)
+
+
 def record(
     warehouse: sa.Engine,
     source: str,
     recorded: Mapping[str, Sequence[Entry]],
     noticed_at: datetime,
 ) -> None:
-    """Replace the quarantine entries of these tables of `source`; creates the table."""
+    """Replace the quarantine entries of these tables of `source`."""
+    if not recorded:
+        return
     with warehouse.begin() as connection:
-        lock_schema(connection)
-        connection.execute(sa.schema.CreateSchema(LOG_SCHEMA, if_not_exists=True))
-        _metadata.create_all(connection, checkfirst=True)
-        if not recorded:
-            return
         connection.execute(
             quarantine_table.delete().where(
                 quarantine_table.c.source == source,

@@ -310,6 +310,7 @@ def sync_source(
             # they wait until dlt has read the source.
             early = catalog.max_connections > 1
             pending = _start_fingerprints(specs, engine, warehouse, background) if early else {}
+            quarantine.create_table(warehouse)
             prepared = {
                 spec.name: quarantine.prepare(spec, engine, warehouse, options.pii_salt)
                 for spec in specs

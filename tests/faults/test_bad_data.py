@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from ingestion import settings, sync
+from ingestion import quarantine, settings, sync
 from ingestion.errors import IngestionError
 from ingestion.local_server import LocalServer
 from tests.dbt.launch import BuiltLaunch, built_launch
@@ -206,6 +206,29 @@ def test_a_quarantined_row_loads_once_production_fixes_it(bad: BadSource) -> Non
         (5, bad.rows("select timestamptz '2026-06-02 10:00+00'")[0][0])
     ]
     assert [key for key, *_ in bad.quarantined("spans")] == ["[6]"]
+
+
+def test_a_row_withheld_by_a_sync_that_died_is_quarantined_by_the_next(
+    bad: BadSource, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sync.run(sync.SyncRequest())
+    bad.write(
+        "update spans set starts_at = 'infinity', updated_at = '2026-01-01 11:00+00' where id = 1"
+    )
+    # dlt keeps the cursor of what it read: 2026-01-05, so the next read starts after id 1.
+    bad.write("insert into spans values (7, now(), now(), now(), '2026-01-05 10:00+00')")
+
+    def die(*_: object) -> None:
+        raise KeyboardInterrupt  # the sync stops after reading, before recording
+
+    with monkeypatch.context() as patch, pytest.raises(KeyboardInterrupt):
+        patch.setattr(quarantine, "record", die)
+        sync.run(sync.SyncRequest())
+    rows = sync.run(sync.SyncRequest())
+
+    assert _statuses(rows)["spans"] == "ok"
+    first, *_ = bad.quarantined("spans")
+    assert first[:3] == ("[1]", "infinity", "key (id) = (1): starts_at is infinity")
 
 
 def test_json_that_jsonb_refuses_is_quarantined(bad: BadSource) -> None:
