@@ -293,54 +293,46 @@ def _json_refused(text: str) -> bool:
     return False
 
 
-def _out_of_range(column: pa.ChunkedArray) -> list[str | None]:
-    """Per value of a timestamp or date column: 'infinity', '-infinity' or None."""
+def _where(mask: pa.ChunkedArray | pa.Array) -> list[int]:
+    """The positions where a boolean column is true; nothing read row by row if none."""
+    if not pc.any(mask).as_py():
+        return []
+    return pc.indices_nonzero(pc.fill_null(mask, False)).to_pylist()
+
+
+def _out_of_range(column: pa.ChunkedArray) -> dict[int, str]:
+    """The positions of a timestamp or date column that hold 'infinity' or '-infinity'."""
     if pa.types.is_timestamp(column.type):
         low, high = TIMESTAMP_LIMITS
-        if column.type.unit != "us":
-            column = column.cast(pa.timestamp("us", column.type.tz))
+        numbers = column.cast(pa.timestamp("us", column.type.tz)).cast(pa.int64())
     else:
         low, high = DATE_LIMITS
-    numbers = column.cast(pa.int64() if pa.types.is_timestamp(column.type) else pa.int32())
+        numbers = column.cast(pa.int32())
     extremes = pc.min_max(numbers).as_py()
     if extremes["min"] is None or (extremes["min"] >= low and extremes["max"] < high):
-        return [None] * len(column)
-    return [
-        None
-        if number is None or low <= number < high
-        else ("-infinity" if number < low else "infinity")
-        for number in numbers.to_pylist()
-    ]
+        return {}
+    below = pc.less(numbers, low)
+    beyond = _where(pc.or_(below, pc.greater_equal(numbers, high)))
+    return {index: "-infinity" if below[index].as_py() else "infinity" for index in beyond}
 
 
-def _refused_json(column: pa.ChunkedArray) -> list[bool]:
-    """Per value of a JSON text column: whether jsonb refuses it."""
-    suspects = pc.match_substring_regex(column, SUSPECT_JSON)
-    if not pc.any(suspects).as_py():
-        return [False] * len(column)
-    return [
-        bool(suspect) and _json_refused(value)
-        for suspect, value in zip(suspects.to_pylist(), column.to_pylist(), strict=True)
-    ]
+def _refused_json(column: pa.ChunkedArray) -> list[int]:
+    """The positions of a JSON text column whose value jsonb refuses."""
+    suspects = _where(pc.match_substring_regex(column, SUSPECT_JSON))
+    return [index for index in suspects if _json_refused(column[index].as_py())]
 
 
-def _future(column: pa.ChunkedArray, horizon: datetime) -> list[str | None]:
-    """Per value of the cursor column: the value if it lies beyond `horizon`, else None."""
+def _future(column: pa.ChunkedArray, horizon: datetime) -> dict[int, str]:
+    """The positions of the cursor column whose value lies beyond `horizon`, and the value."""
     if pa.types.is_timestamp(column.type):
         limit = pa.scalar(horizon.replace(tzinfo=None), pa.timestamp("us"))
         plain = column.cast(pa.timestamp(column.type.unit))  # its UTC value, no zone
     elif pa.types.is_date32(column.type):
         limit, plain = pa.scalar(horizon.date(), pa.date32()), column
     else:
-        return [None] * len(column)
-    ahead = pc.greater(plain, limit.cast(plain.type))
-    if not pc.any(ahead).as_py():
-        return [None] * len(column)
-    printed = pc.cast(plain, pa.string())
-    return [
-        str(value) if bool(is_ahead) else None
-        for is_ahead, value in zip(ahead.to_pylist(), printed.to_pylist(), strict=True)
-    ]
+        return {}
+    ahead = _where(pc.greater(plain, limit.cast(plain.type)))
+    return {index: str(pc.cast(plain[index], pa.string())) for index in ahead}
 
 
 @dataclass
@@ -425,24 +417,24 @@ class Screen:
         return problems
 
     def _column_problems(self, name: str, column: pa.ChunkedArray) -> list[tuple[int, str, str]]:
-        """Index, kind and text of each value of one column that the warehouse cannot take."""
+        """Position, kind and text of each value of one column the warehouse cannot take."""
         if name in self.json_columns:
             refused = f"{name} holds JSON that jsonb refuses (\\u0000 or a lone surrogate)"
-            return [(i, "json", refused) for i, bad in enumerate(_refused_json(column)) if bad]
+            return [(index, "json", refused) for index in _refused_json(column)]
         if not (pa.types.is_timestamp(column.type) or pa.types.is_date32(column.type)):
             return []
         infinite = _out_of_range(column)
-        marks = [(i, "infinity", f"{name} is {value}") for i, value in enumerate(infinite) if value]
+        marks = [(index, "infinity", f"{name} is {value}") for index, value in infinite.items()]
         if name == self.spec.cursor:
             ahead = _future(column, self.horizon)
             marks += [
                 (
-                    i,
+                    index,
                     "future_cursor",
                     f"{name} is {value}, in the future: it would hide later changes",
                 )
-                for i, value in enumerate(ahead)
-                if value is not None and infinite[i] is None
+                for index, value in ahead.items()
+                if index not in infinite
             ]
         return marks
 
