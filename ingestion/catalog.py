@@ -63,6 +63,9 @@ class TableSpec:
     email_domains: tuple[str, ...] = ()
     # One integer column as the key: deletes and standby reads can work by key range.
     has_integer_key: bool = False
+    # The key is the table's primary key constraint. A key set only in the catalog can
+    # hold NULLs and duplicates, which the sync quarantines (see quarantine).
+    key_enforced: bool = True
 
     @property
     def dataset(self) -> str:
@@ -503,4 +506,5 @@ def _spec(
         lookback=catalog.lookback,
         email_domains=tuple(column for column, rule in override.pii.items() if rule.keep_domain),
         has_integer_key=len(primary_key) == 1 and primary_key[0] in integer_columns,
+        key_enforced=bool(constraint_key) and set(primary_key) == set(constraint_key),
     )

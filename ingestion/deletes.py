@@ -116,7 +116,9 @@ def _fingerprints(
     # Integer division truncates towards zero: negative keys need a (slower) floor.
     divided = sa.func.floor(sa.cast(key, sa.Numeric) / width) if signed else key // width
     bucket = divided.label("bucket")
-    query = sa.select(bucket, sa.func.count(), sa.func.sum(key)).group_by(bucket)
+    # A NULL key (of a key the source does not enforce) never reaches the warehouse.
+    query = sa.select(bucket, sa.func.count(), sa.func.sum(key)).where(key.is_not(None))
+    query = query.group_by(bucket)
     if live_only:
         query = query.where(table.c[DELETED_AT].is_(None))
     with engine.connect() as connection:

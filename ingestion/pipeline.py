@@ -12,7 +12,7 @@ import logging
 import os
 import shutil
 import time
-from collections.abc import Callable, MutableMapping, Sequence
+from collections.abc import Callable, Collection, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -153,17 +153,20 @@ def table_resource(
     first_load: bool,
     budget_seconds: float | None = None,
     drift: schema_drift.TableDrift | None = None,
+    screen: Callable[[Any], Any] | None = None,
+    read_whole: bool = False,
 ) -> dlt.sources.DltResource:
     """One source table as a dlt resource: merged on its key, incremental on its cursor.
 
     With a time budget (a standby whose replay cancels long reads), the table is read in
     key ranges that each fit the budget (see chunked_read). `drift` says how the source's
-    columns changed since the warehouse table was made (see schema_drift).
+    columns changed since the warehouse table was made (see schema_drift). `screen` takes
+    out the rows to quarantine; `read_whole` reads every row this time, cursor or not.
     """
     drift = drift or schema_drift.TableDrift()
     plans = column_plan.plan_columns(engine, spec)
     incremental = None
-    if spec.cursor is not None and not drift.reread:
+    if spec.cursor is not None and not drift.reread and not read_whole:
         incremental = dlt.sources.incremental(
             spec.cursor,
             lag=spec.lookback.total_seconds() or None,
@@ -196,6 +199,9 @@ def table_resource(
         columns=list(hints.values()),
     )
     resource.add_filter(_has_rows)
+    if screen is not None:
+        resource.add_map(screen)
+        resource.add_filter(_has_rows)  # a batch may have lost every row
     resource.add_map(column_plan.conform_batches(plans))
     transform = pii.transformer(spec, options.pii_salt)
     if transform is not None:
@@ -331,11 +337,14 @@ def load(
     budget_seconds: float | None = None,
     on_extracted: Callable[[], None] | None = None,
     pipelines: MutableMapping[str, dlt.Pipeline] | None = None,
+    screens: Mapping[str, Callable[[Any], Any]] | None = None,
+    read_whole: Collection[str] = (),
 ) -> list[LoadedTable]:
     """Extract (up to `workers` tables at once), normalize and load one source's tables.
 
     `on_extracted` runs once the source has been read, before anything is loaded.
-    `pipelines` keeps the dlt pipeline for the next sync of the same process.
+    `pipelines` keeps the dlt pipeline for the next sync of the same process. `screens`
+    (by table) take out rows to quarantine; tables in `read_whole` are read whole.
     """
     if not specs:
         return []
@@ -364,6 +373,8 @@ def load(
             first_load=spec.name not in loaded,
             budget_seconds=budget_seconds,
             drift=drifts.get(spec.name),
+            screen=(screens or {}).get(spec.name),
+            read_whole=spec.name in read_whole,
         ).parallelize()
         for spec in specs
     ]

@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from psycopg2 import sql
 from sqlalchemy.dialects.postgresql import JSONB
 
-from ingestion import chunked_read
+from ingestion import chunked_read, quarantine
 from ingestion.catalog import TableSpec
 from ingestion.pipeline import DELETED_AT
 
@@ -137,15 +137,25 @@ def _row_text(spec: TableSpec, salt_hashed: bool, json_like: dict[str, str]) -> 
     return sql.SQL("concat_ws('|', {})").format(sql.SQL(", ").join(parts))
 
 
+def _live(spec: TableSpec, source_side: bool, withheld: quarantine.Withheld) -> sql.Composable:
+    """Rows that count: not quarantined, and in the warehouse not deleted."""
+    if source_side:
+        return sql.SQL(" where {}").format(withheld.excluding(spec))
+    return sql.SQL(" where {} is null and {}").format(
+        sql.Identifier(DELETED_AT), withheld.excluding(spec)
+    )
+
+
 def _checksum_query(
-    spec: TableSpec, schema: str, *, source_side: bool, json_like: dict[str, str]
+    spec: TableSpec,
+    schema: str,
+    *,
+    source_side: bool,
+    json_like: dict[str, str],
+    withheld: quarantine.Withheld,
 ) -> sql.Composed:
     order = sql.SQL(", ").join(sql.Identifier(column) for column in spec.primary_key)
-    live = (
-        sql.SQL("")
-        if source_side
-        else sql.SQL(" where {} is null").format(sql.Identifier(DELETED_AT))
-    )
+    live = _live(spec, source_side, withheld)
     return sql.SQL(
         "select count(*), md5(string_agg(md5({row}), '' order by {order})) from {table}{live}"
     ).format(
@@ -156,33 +166,39 @@ def _checksum_query(
     )
 
 
-def _count_query(schema: str, spec: TableSpec, *, source_side: bool) -> sql.Composed:
-    live = (
-        sql.SQL("")
-        if source_side
-        else sql.SQL(" where {} is null").format(sql.Identifier(DELETED_AT))
-    )
+def _count_query(
+    schema: str, spec: TableSpec, *, source_side: bool, withheld: quarantine.Withheld
+) -> sql.Composed:
+    live = _live(spec, source_side, withheld)
     return sql.SQL("select count(*), null from {}{}").format(
         sql.Identifier(schema, spec.name), live
     )
 
 
-def _measure(engine: sa.Engine, query: sql.Composed, salt: str) -> tuple[int, str | None]:
+def _measure(
+    engine: sa.Engine, query: sql.Composed, salt: str, withheld: quarantine.Withheld
+) -> tuple[int, str | None]:
     with engine.connect() as connection:
         cursor = connection.connection.cursor()
         cursor.execute("set local timezone = 'UTC'")
-        cursor.execute(query, {"salt": salt})
+        cursor.execute(query, {"salt": salt, **withheld.parameters})
         count, checksum = cursor.fetchone()
         connection.rollback()
     return count, checksum
 
 
 def _measure_source(
-    spec: TableSpec, source: sa.Engine, query: sql.Composed, salt: str
+    spec: TableSpec,
+    source: sa.Engine,
+    query: sql.Composed,
+    salt: str,
+    withheld: quarantine.Withheld,
 ) -> tuple[int, str | None]:
     """`_measure` on the source, read again if a standby's replay cancels it."""
     where = f"source {spec.source}, table {spec.name}, reconciliation"
-    measured, _ = chunked_read.read_with_retries(lambda: _measure(source, query, salt), where)
+    measured, _ = chunked_read.read_with_retries(
+        lambda: _measure(source, query, salt, withheld), where
+    )
     return measured
 
 
@@ -340,14 +356,20 @@ def reconcile(
     read_whole: bool,
     source_rows: int | None = None,
     warehouse_rows: int | None = None,
+    withheld: quarantine.Withheld | None = None,
 ) -> Reconciliation:
     """Compare one table's live rows, and its checksum where it is cheap or read whole.
 
     Live rows already counted in this sync (by the delete check) are not counted again.
     A mismatch is looked at once more without the rows that changed while the sync ran.
+    Quarantined rows (`withheld`) are left out on both sides; a table that withholds
+    rows is not looked at again (the second look does not know them).
     """
-    found = _first_look(spec, source, warehouse, salt, read_whole, source_rows, warehouse_rows)
-    if found.ok or not sa.inspect(warehouse).has_table(spec.name, schema=spec.dataset):
+    held = withheld or quarantine.Withheld(False, frozenset())
+    found = _first_look(
+        spec, source, warehouse, salt, read_whole, source_rows, warehouse_rows, held
+    )
+    if found.ok or held or not sa.inspect(warehouse).has_table(spec.name, schema=spec.dataset):
         return found
     if found.source_rows <= CHECKSUM_MAX_ROWS:
         again: Recheck | None = _recheck_rows(spec, source, warehouse, salt)
@@ -366,11 +388,16 @@ def _first_look(
     read_whole: bool,
     source_rows: int | None,
     warehouse_rows: int | None,
+    held: quarantine.Withheld,
 ) -> Reconciliation:
     """Counts, and checksums where cheap, of the whole table on both sides."""
     if source_rows is None:
         source_rows, _ = _measure_source(
-            spec, source, _count_query(spec.schema, spec, source_side=True), salt
+            spec,
+            source,
+            _count_query(spec.schema, spec, source_side=True, withheld=held),
+            salt,
+            held,
         )
     if not sa.inspect(warehouse).has_table(spec.name, schema=spec.dataset):
         # dlt creates a table with its first row, so an empty source has none yet.
@@ -378,19 +405,24 @@ def _first_look(
     if not (read_whole or source_rows <= CHECKSUM_MAX_ROWS):
         if warehouse_rows is None:
             warehouse_rows, _ = _measure(
-                warehouse, _count_query(spec.dataset, spec, source_side=False), salt
+                warehouse,
+                _count_query(spec.dataset, spec, source_side=False, withheld=held),
+                salt,
+                held,
             )
         return Reconciliation(source_rows, warehouse_rows, None)
     json_like = _json_like_columns(spec, source)
     source_count, source_sum = _measure_source(
         spec,
         source,
-        _checksum_query(spec, spec.schema, source_side=True, json_like=json_like),
+        _checksum_query(spec, spec.schema, source_side=True, json_like=json_like, withheld=held),
         salt,
+        held,
     )
     warehouse_count, warehouse_sum = _measure(
         warehouse,
-        _checksum_query(spec, spec.dataset, source_side=False, json_like=json_like),
+        _checksum_query(spec, spec.dataset, source_side=False, json_like=json_like, withheld=held),
         salt,
+        held,
     )
     return Reconciliation(source_count, warehouse_count, source_sum == warehouse_sum)

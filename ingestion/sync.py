@@ -23,6 +23,7 @@ from ingestion import (
     deletes,
     fingerprints,
     pipeline,
+    quarantine,
     reconcile,
     retry,
     schema_drift,
@@ -173,9 +174,12 @@ def _source_rows(
     started_at: datetime,
     pending: dict[str, Future[fingerprints.SourceFingerprint]],
     lag_seconds: float | None,
+    quarantined: dict[str, list[quarantine.Entry]],
 ) -> list[synclog.TableSync]:
     rows = []
     for spec, table in zip(specs, loaded, strict=True):
+        entries = quarantined.get(spec.name, [])
+        withheld = quarantine.withheld(entries)
         began = time.perf_counter()
         noticed = datetime.now(UTC)
         found = deletes.DeleteCheck(0)
@@ -199,9 +203,14 @@ def _source_rows(
             warehouse,
             options.pii_salt,
             read_whole=spec.cursor is None,
-            source_rows=found.source_rows,
-            warehouse_rows=found.warehouse_rows,
+            # The delete check counted withheld rows too.
+            source_rows=None if withheld else found.source_rows,
+            warehouse_rows=None if withheld else found.warehouse_rows,
+            withheld=withheld,
         )
+        detail = check.describe()
+        if entries:
+            detail += f"; {len(entries):,} rows quarantined (ingestion.quarantine)"
         finished_at = datetime.now(UTC)
         log.info(
             "%s.%s: deletes checked in %.1f s, reconciled in %.1f s",
@@ -222,7 +231,7 @@ def _source_rows(
                 deletes_found=found.deletes_found,
                 duration_seconds=table.seconds + time.perf_counter() - began,
                 status="ok" if check.ok else "mismatch",
-                detail=check.describe(),
+                detail=detail,
                 source_lag_seconds=lag_seconds,
             )
         )
@@ -307,6 +316,23 @@ def sync_source(
             # they wait until dlt has read the source.
             early = catalog.max_connections > 1
             pending = _start_fingerprints(specs, engine, warehouse, background) if early else {}
+            quarantine.create_table(warehouse)
+            prepared = {
+                spec.name: quarantine.prepare(spec, engine, warehouse, options.pii_salt)
+                for spec in specs
+            }
+            recorded: dict[str, list[quarantine.Entry]] = {}
+
+            def extracted() -> None:
+                # Before the load commits: a withheld row is never lost with no trace.
+                recorded.update(
+                    (name, quarantine.entries(table, engine, options.pii_salt))
+                    for name, table in prepared.items()
+                )
+                quarantine.record(warehouse, source, recorded, started_at)
+                if not early:
+                    pending.update(_start_fingerprints(specs, engine, warehouse, background))
+
             loaded = pipeline.load(
                 source,
                 specs,
@@ -316,15 +342,21 @@ def sync_source(
                 warehouse,
                 workers=catalog.max_connections - 1 if early else 1,
                 budget_seconds=source_session.chunk_seconds_budget(report),
-                on_extracted=None
-                if early
-                else lambda: pending.update(
-                    _start_fingerprints(specs, engine, warehouse, background)
-                ),
+                on_extracted=extracted,
                 pipelines=warm.pipelines,
+                screens={name: table.screen for name, table in prepared.items()},
+                read_whole={name for name, table in prepared.items() if table.read_whole},
             )
             rows = _source_rows(
-                specs, loaded, engine, warehouse, options, started_at, pending, report.lag_seconds
+                specs,
+                loaded,
+                engine,
+                warehouse,
+                options,
+                started_at,
+                pending,
+                report.lag_seconds,
+                recorded,
             )
     except SyncRefusedError:
         raise  # the running sync logs its tables; failed rows now would say otherwise

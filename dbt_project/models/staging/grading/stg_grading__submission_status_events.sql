@@ -38,9 +38,12 @@ renamed as (
         submission_status_events.id as status_event_id,
         submission_status_events.submission_id,
         submission_status_events.from_status as from_status_code,
-        from_statuses.name as from_status,
+        case
+            when submission_status_events.from_status is not null
+                then coalesce(from_statuses.name, 'unknown')
+        end as from_status,
         submission_status_events.to_status as to_status_code,
-        to_statuses.name as to_status,
+        coalesce(to_statuses.name, 'unknown') as to_status,
         submission_status_events.changed_at,
         submission_status_events._ingestion_deleted_at is not null
             as is_deleted,

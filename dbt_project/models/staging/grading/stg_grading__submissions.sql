@@ -38,7 +38,7 @@ renamed as (
         submissions.user_id,
         submissions.service_level_id,
         submissions.status_code,
-        submission_statuses.name as status,
+        coalesce(submission_statuses.name, 'unknown') as status,
         submissions.card_count,
         submissions.declared_value_usd,
         -- flags
