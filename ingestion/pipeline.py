@@ -128,7 +128,7 @@ def _whole_table(
     spec: TableSpec,
     engine: sa.Engine,
     connection_string: str,
-    plans: dict[str, column_plan.ColumnPlan],
+    planned: column_plan.PlannedTable,
     incremental: Any,  # noqa: ANN401 - dlt's Incremental, or None
     options: SyncOptions,
 ) -> dlt.sources.DltResource:
@@ -137,7 +137,8 @@ def _whole_table(
     return sql_table(
         credentials=engine,
         table=spec.name,
-        schema=spec.schema,
+        # dlt reflects the table into it once; a kept plan reuses that reflection.
+        metadata=planned.metadata,
         incremental=incremental,
         chunk_size=options.chunk_size,
         backend="connectorx",
@@ -148,7 +149,7 @@ def _whole_table(
         },
         # Types come from the column plan; dlt's own reflection would widen them.
         reflection_level="minimal",
-        query_adapter_callback=column_plan.cast_query(plans),
+        query_adapter_callback=column_plan.cast_query(planned.plans),
         excluded_columns=excluded or None,
     )
 
@@ -162,15 +163,19 @@ def table_resource(
     first_load: bool,
     budget_seconds: float | None = None,
     upsert: bool = True,
+    planned: column_plan.PlannedTable | None = None,
 ) -> dlt.sources.DltResource:
     """One source table as a dlt resource: merged on its key, incremental on its cursor.
 
     `upsert` merges with MERGE, else by deleting and inserting the changed rows.
+    `planned` holds the table's column plans if known (see column_plan.PlanCache).
 
     With a time budget (a standby whose replay cancels long reads), the table is read in
     key ranges that each fit the budget (see chunked_read).
     """
-    plans = column_plan.plan_columns(engine, spec)
+    if planned is None:
+        planned = column_plan.PlanCache().planned(engine, [spec])[spec.name]
+    plans = planned.plans
     incremental = None
     if spec.cursor is not None:
         incremental = dlt.sources.incremental(
@@ -195,7 +200,7 @@ def table_resource(
                 spec.source,
                 spec.name,
             )
-        resource = _whole_table(spec, engine, connection_string, plans, incremental, options)
+        resource = _whole_table(spec, engine, connection_string, planned, incremental, options)
     merge = UPSERT if upsert else DELETE_INSERT
     resource.apply_hints(
         write_disposition="replace" if first_load else merge,
@@ -358,11 +363,13 @@ def load(
     budget_seconds: float | None = None,
     on_extracted: Callable[[], None] | None = None,
     pipelines: MutableMapping[str, dlt.Pipeline] | None = None,
+    plan_cache: column_plan.PlanCache | None = None,
 ) -> list[LoadedTable]:
     """Extract (up to `workers` tables at once), normalize and load one source's tables.
 
     `on_extracted` runs once the source has been read, before anything is loaded.
-    `pipelines` keeps the dlt pipeline for the next sync of the same process.
+    `pipelines` keeps the dlt pipeline, `plan_cache` the column plans, for the next sync
+    of the same process.
     """
     if not specs:
         return []
@@ -375,6 +382,9 @@ def load(
     if options.full_refresh:
         _drop_staging(specs[0].dataset, warehouse)
     upsert = supports_merge(warehouse)
+    planned = (plan_cache if plan_cache is not None else column_plan.PlanCache()).planned(
+        engine, specs
+    )
     resources = [
         table_resource(
             spec,
@@ -384,6 +394,7 @@ def load(
             first_load=spec.name not in loaded,
             budget_seconds=budget_seconds,
             upsert=upsert,
+            planned=planned[spec.name],
         ).parallelize()
         for spec in specs
     ]
