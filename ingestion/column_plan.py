@@ -48,19 +48,20 @@ COLUMNS = sa.text(
 )
 MAX_ARROW_DECIMAL_PRECISION = 38
 # What a table's plan and reflection depend on, for PostgreSQL sources: the relation (a
-# table dropped and created again is another one) and each column's name, type, type
-# modifier (length, precision, scale) and nullability, its domain's included.
+# table dropped and created again is another one), its and its columns' privileges (which
+# columns information_schema shows), and each column's name, type, type modifier (length,
+# precision, scale) and nullability, its domain's included.
 SHAPES = sa.text(
-    "select c.relname, concat(c.oid, ' ', md5(string_agg(concat_ws(' ', a.attnum,"
-    " quote_ident(a.attname), a.atttypid, a.atttypmod, a.attnotnull, t.typnotnull,"
-    " t.typbasetype, t.typtypmod), ',' order by a.attnum)))"
+    "select c.relname, concat(c.oid, ' ', md5(concat(c.relacl, ' ', string_agg(concat_ws("
+    "' ', a.attnum, quote_ident(a.attname), a.atttypid, a.atttypmod, a.attnotnull, a.attacl,"
+    " t.typnotnull, t.typbasetype, t.typtypmod), ',' order by a.attnum))))"
     " from pg_catalog.pg_class as c"
     " inner join pg_catalog.pg_namespace as n on n.oid = c.relnamespace"
     " inner join pg_catalog.pg_attribute as a on a.attrelid = c.oid"
     " inner join pg_catalog.pg_type as t on t.oid = a.atttypid"
     " where n.nspname = :schema and c.relname = any(:tables)"
     " and a.attnum > 0 and not a.attisdropped"
-    " group by c.oid, c.relname"
+    " group by c.oid, c.relname, c.relacl"
 )
 
 
