@@ -9,7 +9,7 @@ dlt hint so that the warehouse DDL follows the source, not what Arrow happened t
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -47,6 +47,22 @@ COLUMNS = sa.text(
     " where table_schema = :schema and table_name = :table order by ordinal_position"
 )
 MAX_ARROW_DECIMAL_PRECISION = 38
+# What a table's plan and reflection depend on, for PostgreSQL sources: the relation (a
+# table dropped and created again is another one), its and its columns' privileges (which
+# columns information_schema shows), and each column's name, type, type modifier (length,
+# precision, scale) and nullability, its domain's included.
+SHAPES = sa.text(
+    "select c.relname, concat(c.oid, ' ', md5(concat(c.relacl, ' ', string_agg(concat_ws("
+    "' ', a.attnum, quote_ident(a.attname), a.atttypid, a.atttypmod, a.attnotnull, a.attacl,"
+    " t.typnotnull, t.typbasetype, t.typtypmod), ',' order by a.attnum))))"
+    " from pg_catalog.pg_class as c"
+    " inner join pg_catalog.pg_namespace as n on n.oid = c.relnamespace"
+    " inner join pg_catalog.pg_attribute as a on a.attrelid = c.oid"
+    " inner join pg_catalog.pg_type as t on t.oid = a.atttypid"
+    " where n.nspname = :schema and c.relname = any(:tables)"
+    " and a.attnum > 0 and not a.attisdropped"
+    " group by c.oid, c.relname, c.relacl"
+)
 
 
 @dataclass(frozen=True)
@@ -118,6 +134,58 @@ def table_columns(
     with engine.connect() as connection:
         rows = connection.execute(COLUMNS, {"schema": schema, "table": table}).all()
     return {row[0]: _plan(row, primary_key) for row in rows}
+
+
+@dataclass(frozen=True)
+class PlannedTable:
+    """A table's column plans, and the MetaData in which dlt keeps the table it reflected."""
+
+    spec: TableSpec
+    shape: str | None
+    plans: Mapping[str, ColumnPlan]
+    metadata: sa.MetaData
+
+
+class PlanCache:
+    """Column plans and reflections kept across a worker's syncs while tables keep their shape.
+
+    Planning a table takes a query and reflecting it several (with dlt's resource set-up,
+    a tenth of a small sync). Each sync asks the source once, for all its tables, for
+    each table's shape (see SHAPES); a table whose shape or TableSpec changed since it was
+    planned is planned and reflected again, so a new column or a changed type is read
+    with the sync that first sees it. Sources other than PostgreSQL are planned each time.
+    """
+
+    def __init__(self) -> None:
+        self._kept: dict[tuple[str, str, str], PlannedTable] = {}
+
+    def planned(self, engine: sa.Engine, specs: Sequence[TableSpec]) -> dict[str, PlannedTable]:
+        """Each table's plans, from the cache where its shape and spec are unchanged."""
+        current = _shapes(engine, specs)
+        found = {}
+        for spec in specs:
+            key = (engine.url.render_as_string(hide_password=True), spec.schema, spec.name)
+            kept = self._kept.get(key)
+            shape = current.get((spec.schema, spec.name))
+            if kept is None or shape is None or kept.shape != shape or kept.spec != spec:
+                metadata = sa.MetaData(schema=spec.schema)
+                kept = PlannedTable(spec, shape, plan_columns(engine, spec), metadata)
+                self._kept[key] = kept
+            found[spec.name] = kept
+        return found
+
+
+def _shapes(engine: sa.Engine, specs: Sequence[TableSpec]) -> dict[tuple[str, str], str]:
+    """Each table's shape, read before its plan (a change in between replans it next time)."""
+    if engine.dialect.name != "postgresql" or not specs:
+        return {}
+    found = {}
+    with engine.connect() as connection:
+        for schema in sorted({spec.schema for spec in specs}):
+            tables = [spec.name for spec in specs if spec.schema == schema]
+            rows = connection.execute(SHAPES, {"schema": schema, "tables": tables})
+            found.update(((schema, name), shape) for name, shape in rows)
+    return found
 
 
 def cast_query(plans: Mapping[str, ColumnPlan]) -> Any:  # noqa: ANN401 - dlt's callback type

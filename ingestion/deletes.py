@@ -10,7 +10,9 @@ source's keys, one row of the warehouse's running sums). Equal, nothing was dele
 the live rows both sides counted on the way serve the reconciliation too. Otherwise a
 table keyed by one integer column is compared by key ranges: each side gives the count
 and the sum of its keys per range, and only the ranges that differ are compared key by
-key; other tables stream every source key.
+key; other tables stream every source key. A row marked deleted whose key is back in the
+source is live again: the merge updates such a row in place and leaves its mark, which
+the key comparison then clears.
 """
 
 from __future__ import annotations
@@ -187,7 +189,10 @@ def count_fresh_copy(
 def _mark_hard_deletes(
     spec: TableSpec, source: sa.Engine, warehouse: sa.Engine, noticed_at: datetime
 ) -> int:
-    """Compare keys range by range (or all of them); returns how many rows were marked."""
+    """Compare keys range by range (or all of them); returns how many rows were marked.
+
+    Rows marked before whose key the source holds again lose their mark.
+    """
     ranges = _changed_ranges(spec, source, warehouse) if spec.has_integer_key else None
     if ranges == []:
         return 0
@@ -236,6 +241,21 @@ def _mark_hard_deletes(
             (noticed_at,),
         )
         marked = cursor.rowcount
+        cursor.execute(
+            sql.SQL(
+                "update {target} set {deleted} = null"
+                " where {deleted} is not null{within}"
+                " and exists (select from source_keys where {matches})"
+            ).format(
+                target=target,
+                deleted=sql.Identifier(DELETED_AT),
+                within=within,
+                matches=matches,
+            )
+        )
+        returned = cursor.rowcount
     if marked:
         log.info("%s.%s: %s rows deleted in the source", spec.source, spec.name, marked)
+    if returned:
+        log.info("%s.%s: %s deleted rows back in the source", spec.source, spec.name, returned)
     return marked

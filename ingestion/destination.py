@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import copy
+from functools import cached_property
 from typing import Any, ClassVar
 
 import pyarrow.parquet as pq
+from dlt.common.destination.capabilities import DestinationCapabilitiesContext
 from dlt.common.destination.client import LoadJob
 from dlt.destinations import postgres
 from dlt.destinations.impl.postgres.factory import PostgresTypeMapper
@@ -50,7 +53,31 @@ class EmptyFileTolerantClient(PostgresClient):
 
 
 class warehouse_postgres(postgres):  # noqa: N801 - dlt names destination factories in lower case
-    """The Postgres destination whose client tolerates empty Parquet files."""
+    """The Postgres destination whose client tolerates empty Parquet files.
+
+    It also remembers its capabilities: dlt asks for them a dozen times per sync and
+    resolves the destination's whole configuration each time (about 50 ms of a worker's
+    small sync). They depend only on this factory's settings and the naming convention.
+    """
+
+    def capabilities(
+        self,
+        config: Any = None,  # noqa: ANN401 - dlt's destination configuration
+        naming: Any = None,  # noqa: ANN401 - dlt's NamingConvention
+    ) -> DestinationCapabilitiesContext:
+        """dlt's capabilities, computed once per naming convention when no config is given."""
+        if config is not None:
+            return super().capabilities(config, naming)
+        key = (type(naming), getattr(naming, "max_length", None)) if naming else None
+        known = self._known_capabilities
+        if key not in known:
+            known[key] = super().capabilities(None, naming)
+        # dlt sets the file formats on what it gets: each caller gets its own copy.
+        return copy.copy(known[key])
+
+    @cached_property
+    def _known_capabilities(self) -> dict[object, DestinationCapabilitiesContext]:
+        return {}
 
     @property
     def client_class(self) -> type[PostgresClient]:

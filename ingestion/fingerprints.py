@@ -38,6 +38,10 @@ PRINTING = {
     "extra_float_digits": "1",
     "bytea_output": "hex",
 }
+# The source's key read runs in the background while dlt loads, so it need not be fast:
+# one process, not a parallel plan whose workers would triple the sync's share of the
+# source's CPU (and compete with the load for a small warehouse host's cores).
+SERIAL_READ = sql.SQL("set local max_parallel_workers_per_gather = 0")
 PRINT_SETTINGS = sql.SQL("; ").join(
     sql.SQL("set local {} = {}").format(sql.Identifier(name), sql.Literal(value))
     for name, value in PRINTING.items()
@@ -187,6 +191,7 @@ def source_fingerprint(spec: TableSpec, engine: sa.Engine, bound: int | None) ->
         repeatable = connection.execution_options(isolation_level="REPEATABLE READ")
         cursor = repeatable.connection.cursor()
         cursor.execute(PRINT_SETTINGS)
+        cursor.execute(SERIAL_READ)
         found = []
         for query in queries:
             cursor.execute(query)

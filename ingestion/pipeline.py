@@ -112,14 +112,23 @@ def _has_rows(item: Any) -> bool:  # noqa: ANN401 - any dlt item
     return getattr(item, "num_rows", 1) > 0
 
 
-MERGE = {"disposition": "merge", "strategy": "delete-insert", "deduplicated": True}
+# Changed rows are merged on the key by one MERGE (PostgreSQL 15 and later), which updates
+# each row in place: on a page with room that is a HOT update, with no new index entry.
+# Delete-then-insert instead writes every changed row again on another page (wherever the
+# free space map points) and touches the key index twice: for 20,000 of 2 million rows,
+# about 29,000 pages read or dirtied instead of 800, and twice the time. It serves older
+# servers.
+UPSERT = {"disposition": "merge", "strategy": "upsert"}
+# A table with a primary key holds no duplicate keys: no dedup pass in staging.
+DELETE_INSERT = {"disposition": "merge", "strategy": "delete-insert", "deduplicated": True}
+MERGE_SINCE_SERVER = (15,)
 
 
 def _whole_table(
     spec: TableSpec,
     engine: sa.Engine,
     connection_string: str,
-    plans: dict[str, column_plan.ColumnPlan],
+    planned: column_plan.PlannedTable,
     incremental: Any,  # noqa: ANN401 - dlt's Incremental, or None
     options: SyncOptions,
 ) -> dlt.sources.DltResource:
@@ -128,7 +137,8 @@ def _whole_table(
     return sql_table(
         credentials=engine,
         table=spec.name,
-        schema=spec.schema,
+        # dlt reflects the table into it once; a kept plan reuses that reflection.
+        metadata=planned.metadata,
         incremental=incremental,
         chunk_size=options.chunk_size,
         backend="connectorx",
@@ -139,7 +149,7 @@ def _whole_table(
         },
         # Types come from the column plan; dlt's own reflection would widen them.
         reflection_level="minimal",
-        query_adapter_callback=column_plan.cast_query(plans),
+        query_adapter_callback=column_plan.cast_query(planned.plans),
         excluded_columns=excluded or None,
     )
 
@@ -155,8 +165,13 @@ def table_resource(
     drift: schema_drift.TableDrift | None = None,
     screen: Callable[[Any], Any] | None = None,
     read_whole: bool = False,
+    upsert: bool = True,
+    planned: column_plan.PlannedTable | None = None,
 ) -> dlt.sources.DltResource:
     """One source table as a dlt resource: merged on its key, incremental on its cursor.
+
+    `upsert` merges with MERGE, else by deleting and inserting the changed rows.
+    `planned` holds the table's column plans if known (see column_plan.PlanCache).
 
     With a time budget (a standby whose replay cancels long reads), the table is read in
     key ranges that each fit the budget (see chunked_read). `drift` says how the source's
@@ -164,7 +179,9 @@ def table_resource(
     out the rows to quarantine; `read_whole` reads every row this time, cursor or not.
     """
     drift = drift or schema_drift.TableDrift()
-    plans = column_plan.plan_columns(engine, spec)
+    if planned is None:
+        planned = column_plan.PlanCache().planned(engine, [spec])[spec.name]
+    plans = planned.plans
     incremental = None
     if spec.cursor is not None and not drift.reread and not read_whole:
         incremental = dlt.sources.incremental(
@@ -189,12 +206,12 @@ def table_resource(
                 spec.source,
                 spec.name,
             )
-        resource = _whole_table(spec, engine, connection_string, plans, incremental, options)
+        resource = _whole_table(spec, engine, connection_string, planned, incremental, options)
     hints = {plan.name: dict(plan.hint) for plan in plans.values()}
     hints.update({hint["name"]: dict(hint) for hint in drift.hints})
-    # A table with a primary key holds no duplicate keys: no dedup pass in staging.
+    merge = UPSERT if upsert else DELETE_INSERT
     resource.apply_hints(
-        write_disposition="replace" if first_load else MERGE,
+        write_disposition="replace" if first_load else merge,
         primary_key=list(spec.primary_key),
         columns=list(hints.values()),
     )
@@ -207,6 +224,13 @@ def table_resource(
     if transform is not None:
         resource.add_map(transform)
     return resource
+
+
+def supports_merge(warehouse: sa.Engine) -> bool:
+    """Whether the warehouse runs MERGE (PostgreSQL 15 and later)."""
+    with warehouse.connect() as connection:
+        version = connection.dialect.server_version_info or ()
+    return connection.dialect.name == "postgresql" and version >= MERGE_SINCE_SERVER
 
 
 def _existing(specs: Sequence[TableSpec], warehouse: sa.Engine) -> set[str]:
@@ -238,6 +262,19 @@ def index_keys(spec: TableSpec, warehouse: sa.Engine) -> None:
                 sql.SQL(", ").join(sql.Identifier(column) for column in spec.primary_key),
             )
         )
+
+
+def analyze_copies(specs: Sequence[TableSpec], warehouse: sa.Engine) -> None:
+    """Planner statistics for tables just copied whole, before the next query needs them.
+
+    Autovacuum gathers them a minute or more later. Until then the planner guesses a third
+    of the rows for any key range and scans the whole table where the key index answers
+    at once (the delete check's sum of the keys above the old highest one, the merges).
+    """
+    with warehouse.begin() as connection:
+        cursor = connection.connection.cursor()
+        for spec in specs:
+            cursor.execute(sql.SQL("analyze {}").format(sql.Identifier(spec.dataset, spec.name)))
 
 
 def _create_empty_tables(
@@ -339,12 +376,14 @@ def load(
     pipelines: MutableMapping[str, dlt.Pipeline] | None = None,
     screens: Mapping[str, Callable[[Any], Any]] | None = None,
     read_whole: Collection[str] = (),
+    plan_cache: column_plan.PlanCache | None = None,
 ) -> list[LoadedTable]:
     """Extract (up to `workers` tables at once), normalize and load one source's tables.
 
     `on_extracted` runs once the source has been read, before anything is loaded.
-    `pipelines` keeps the dlt pipeline for the next sync of the same process. `screens`
-    (by table) take out rows to quarantine; tables in `read_whole` are read whole.
+    `pipelines` keeps the dlt pipeline, `plan_cache` the column plans, for the next sync
+    of the same process. `screens` (by table) take out rows to quarantine; tables in
+    `read_whole` are read whole.
     """
     if not specs:
         return []
@@ -364,6 +403,10 @@ def load(
     loaded = set() if options.full_refresh else existing
     if options.full_refresh:
         _drop_staging(specs[0].dataset, warehouse)
+    upsert = supports_merge(warehouse)
+    planned = (plan_cache if plan_cache is not None else column_plan.PlanCache()).planned(
+        engine, specs
+    )
     resources = [
         table_resource(
             spec,
@@ -375,6 +418,8 @@ def load(
             drift=drifts.get(spec.name),
             screen=(screens or {}).get(spec.name),
             read_whole=spec.name in read_whole,
+            upsert=upsert,
+            planned=planned[spec.name],
         ).parallelize()
         for spec in specs
     ]
@@ -397,6 +442,9 @@ def load(
         _empty_tables_without_rows([spec for spec in specs if not counts.get(spec.name)], warehouse)
     for spec in specs:
         index_keys(spec, warehouse)
+    analyze_copies(
+        [spec for spec in specs if spec.name not in loaded and counts.get(spec.name)], warehouse
+    )
     load_id = info.loads_ids[-1] if info.loads_ids else ""
     seconds = time.perf_counter() - started
     log.info("%s: loaded %s in %.1f s", source, counts, seconds)

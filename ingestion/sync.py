@@ -20,6 +20,7 @@ from dlt.pipeline.exceptions import PipelineStepFailed
 from ingestion import catalog as catalog_module
 from ingestion import (
     chunked_read,
+    column_plan,
     deletes,
     fingerprints,
     pipeline,
@@ -59,12 +60,13 @@ class SyncOutcome:
 
 
 class Warm:
-    """What one process keeps across its syncs (`ingestion sync --every`): connection pools
-    and dlt pipelines (each costs tens of milliseconds to make)."""
+    """What one process keeps across its syncs (`ingestion sync --every`): connection pools,
+    dlt pipelines and column plans (each costs tens of milliseconds to make)."""
 
     def __init__(self) -> None:
         self._pools: dict[str, sa.Engine] = {}
         self.pipelines: dict[str, dlt.Pipeline] = {}
+        self.plans = column_plan.PlanCache()
 
     def warehouse(self, target: settings.WarehouseSettings) -> sa.Engine:
         """The warehouse's pool."""
@@ -87,6 +89,7 @@ class Warm:
             engine.dispose()
         self._pools.clear()
         self.pipelines.clear()
+        self.plans = column_plan.PlanCache()
 
 
 def _first_line(error: BaseException) -> str:
@@ -346,6 +349,7 @@ def sync_source(
                 pipelines=warm.pipelines,
                 screens={name: table.screen for name, table in prepared.items()},
                 read_whole={name for name, table in prepared.items() if table.read_whole},
+                plan_cache=warm.plans,
             )
             rows = _source_rows(
                 specs,

@@ -1,11 +1,14 @@
 """How fast a sync replicates a production-shaped table (`make bench`).
 
 Next to it, in the same run and between the same two databases, the physical reference:
-`COPY … TO STDOUT` piped into `COPY … FROM STDIN`. Then 1% of the rows change and an
-incremental sync runs, twice: in a new process (cold: Python start-up and imports
-included), and in a running `ingestion sync --every` worker (warm: paid once). Prints
-rows/s, ratios and the sync's peak RSS at two table sizes (flat memory means the peak
-does not grow with the table). Asserts nothing.
+`COPY … TO STDOUT` piped into `COPY … FROM STDIN`. Both tables are vacuumed after their
+bulk load, as autovacuum does soon after, so that no measure pays for that at a moment
+nobody controls (a worker runs for days after its first load). Then 1% of the rows
+change and an incremental sync runs in a running `ingestion sync --every` worker, as a
+deployment runs it (start-up and imports paid once): that is the figure the target of a
+tenth of the full sync applies to. For comparison it also runs in a new process
+(start-up included). Prints rows/s, ratios and the sync's peak RSS at two table sizes
+(flat memory means the peak does not grow with the table). Asserts nothing.
 """
 
 from __future__ import annotations
@@ -64,10 +67,9 @@ select
     timestamptz '2026-01-01' + g * interval '1 second'
 from generate_series(1, cast(%(rows)s as bigint)) as g;
 create index orders_updated_at on orders (updated_at);
-analyze orders;
 """
 # The warm incremental is the median of this many syncs of one worker.
-WARM_SAMPLES = 3
+WARM_SAMPLES = 5
 CATALOG = "sources:\n  bench:\n    schema: public\n    tables: [orders]\n"
 
 
@@ -89,6 +91,7 @@ def _prepare(server: local_server.LocalServer, rows: int, password: str) -> None
     with source.connect() as connection:
         connection.connection.cursor().execute(TABLE_SQL, {"rows": rows})
     source.dispose()
+    _settle(server, "bench_source", "public.orders")
     target = _admin(server, "bench_copy")
     with target.connect() as connection:
         connection.exec_driver_sql(
@@ -97,6 +100,18 @@ def _prepare(server: local_server.LocalServer, rows: int, password: str) -> None
             " updated_at timestamptz)"
         )
     target.dispose()
+
+
+def _settle(server: local_server.LocalServer, database: str, table: str) -> None:
+    """What autovacuum does a little after a bulk load: the table as a settled one is.
+
+    Without it the first reads set every row's hint bits, and index-only scans visit the
+    table for every key until autovacuum comes by, at a moment no run controls.
+    """
+    engine = _admin(server, database)
+    with engine.connect() as connection:
+        connection.exec_driver_sql(f"vacuum (analyze) {table}")
+    engine.dispose()
 
 
 def _copy_pipe(server: local_server.LocalServer) -> float:
@@ -241,6 +256,7 @@ def _measure(
     environment = _environment(server, folder, password)
     copy_seconds = _copy_pipe(server)
     full_seconds, _, full_peak = _sync(environment, "--full-refresh")
+    _settle(server, "bench_warehouse", "raw_bench.orders")
     _change_one_percent(server, "refunded")
     cold_seconds, cold_rows, _ = _sync(environment)
     figures = {
@@ -282,24 +298,24 @@ def main() -> None:
     copy = large["copy"]
     print(f"  COPY text pipe:          {copy:7.1f} s {rows / copy:>10,.0f} rows/s")
     print(
-        f"  full sync:               {full:7.1f} s {rows / full:>10,.0f} rows/s"
+        f"  full sync (new process): {full:7.1f} s {rows / full:>10,.0f} rows/s"
         f"  = {copy / full:.2f} of the COPY pipe (target 0.30)"
     )
+    warm, cold = large["warm"], large["cold"]
     warm_samples = ", ".join(f"{seconds:.2f}" for seconds in large["warm_samples"])
-    for kind, how in (
-        ("cold", "a new `ingestion sync` process"),
-        (
-            "warm",
-            f"median of the next {WARM_SAMPLES} syncs of a running `ingestion sync --every`"
-            f" worker ({warm_samples} s)",
-        ),
-    ):
-        ratio = large[kind] / full
-        print(
-            f"  1% incremental, {kind}:    {large[kind]:7.2f} s  = {ratio:.3f} of the full sync"
-            f" ({_verdict(ratio, 0.10)} the target < 0.10): {how},"
-            f" {large[kind + '_rows']:,.0f} rows read"
-        )
+    print(
+        f"  1% incremental, worker:  {warm:7.2f} s  = {warm / full:.3f} of the full sync"
+        f" ({_verdict(warm / full, 0.10)} the target < 0.10; the acceptance figure)"
+    )
+    print(
+        f"      a running `ingestion sync --every` worker, as deployed: median of {WARM_SAMPLES}"
+        f" syncs ({warm_samples} s), {large['warm_rows']:,.0f} rows read by the last"
+    )
+    print(
+        f"  1% incremental, one-off: {cold:7.2f} s  = {cold / full:.3f} of the full sync"
+        f" (for comparison: a new `ingestion sync` process, start-up included),"
+        f" {large['cold_rows']:,.0f} rows read"
+    )
     print(
         f"  process start-up:        {large['start_up']:7.2f} s  (Python and imports: in the"
         " full sync and the cold incremental, paid once by a worker)"
