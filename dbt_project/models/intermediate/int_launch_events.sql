@@ -79,11 +79,11 @@ submissions as (
 
 item_events as (
     select
-        event_type,
-        entity_id,
-        user_id,
-        event_at,
-        cards
+        launch_item_events.event_type,
+        launch_item_events.entity_id,
+        launch_item_events.user_id,
+        launch_item_events.event_at,
+        launch_item_events.cards
     from {{ ref('int_launch_item_events') }} as launch_item_events
     {% if is_incremental() %}
         where
@@ -144,14 +144,16 @@ submissions_created as (
         created_at as event_at,
         card_count as cards
     from submissions
-    where
-        not is_deleted
-        {% if is_incremental() %}
+    {% if is_incremental() %}
+        where
+            not is_deleted
             and (
                 {{ built_since_held('_built_at') }}
                 or user_id in (select changed_users.user_id from changed_users)
             )
-        {% endif %}
+    {% else %}
+        where not is_deleted
+    {% endif %}
 ),
 
 events as (
