@@ -1,10 +1,11 @@
 """Warehouse columns that the source dropped keep their values when dlt rewrites a row.
 
-dlt merges a changed row by deleting it and inserting it again, and a table without a
-cursor (or a full refresh) is copied anew: a column the source no longer has would turn
-NULL in every row read again. So when a column is dropped, the values it holds are
-copied once into ingestion.dropped_values (by primary key, as JSON), and a row trigger
-on the raw table puts them back into every row inserted later. New keys get NULL. If
+dlt merges a changed row (with MERGE, or by deleting and inserting it), and a table
+without a cursor (or a full refresh) is copied anew: a column the source no longer has
+would turn NULL in every row read again. So when a column is dropped, the values it holds
+are copied once into ingestion.dropped_values (by primary key, as JSON), and a row
+trigger on the raw table puts them back into every row inserted or updated later. New
+keys get NULL. If
 the source adds the column again, its kept values are forgotten and the trigger goes.
 The warehouse side of this module assumes PostgreSQL.
 """
@@ -124,7 +125,7 @@ def keep(connection: sa.Connection, spec: TableSpec, columns: Iterable[str]) -> 
     _drop_trigger(cursor, spec)
     cursor.execute(
         sql.SQL(
-            "create trigger {name} before insert on {table} for each row execute function"
+            "create trigger {name} before insert or update on {table} for each row execute function"
             " {function}({key})"
         ).format(
             name=sql.Identifier(TRIGGER),
