@@ -45,6 +45,11 @@
     `on_schema_change='fail'` then asks for a full refresh).
 #}
 {% macro built_since_held(built_at_column) -%}
+    {{ built_at_column }} > {{ held_built_at() }}
+{%- endmacro %}
+
+{# The latest `_built_at` this model holds, as a literal (see built_since_held). #}
+{% macro held_built_at() -%}
     {%- set held = none -%}
     {%- if execute and '_built_at' in (
         adapter.get_columns_in_relation(this) | map(attribute='name') | list
@@ -53,57 +58,35 @@
             'select max(_built_at) from ' ~ this
         ).columns[0].values()[0] -%}
     {%- endif -%}
-    {{ built_at_column }} > {{ dbt.cast(
+    {{ dbt.cast(
         "'" ~ (held.isoformat() if held else '-infinity') ~ "'",
         api.Column.translate_type('timestamp with time zone')
     ) }}
 {%- endmacro %}
 
 {#
-    Post-hook of the models that incremental runs read by `_built_at`: fresh
-    statistics after the model was built whole (no row older than this run;
-    always, with `only_built_whole=false`),
-    without which the planner takes a handful of changed rows for a third of
-    the table. Runs that add a few rows leave it to autovacuum: the planner
-    finds the newest `_built_at` in its index.
+    In an incremental run, the `key` values of the rows that any of the
+    upstream `relations` wrote after this model last ran: a query, for a CTE
+    or an `in (...)` list.
 #}
-{% macro analyze_relation(relation, only_built_whole=true) -%}
-    {{ return(adapter.dispatch('analyze_relation')(relation, only_built_whole)) }}
-{%- endmacro %}
-
-{% macro default__analyze_relation(relation, only_built_whole) -%}
-    select 1
-{%- endmacro %}
-
-{% macro postgres__analyze_relation(relation, only_built_whole) -%}
-    {%- if only_built_whole -%}
-        do $analyze$
-        begin
-            if not exists (
-                select from {{ relation }} where _built_at < {{ built_at() }}
-            ) then
-                analyze {{ relation }};
-            end if;
-        end
-        $analyze$
-    {%- else -%}
-        analyze {{ relation }}
-    {%- endif -%}
+{% macro keys_built_since_held(key, relations) -%}
+    {%- set held = held_built_at() -%}
+    {%- for relation in relations %}
+        select {{ key }}
+        from {{ relation }}
+        where _built_at > {{ held }}
+        {%- if not loop.last %}
+            union
+        {%- endif %}
+    {%- endfor %}
 {%- endmacro %}
 
 {#
-    Pre-hook of the models that sort or count distinct over million-row
-    relations: lets this model's transaction sort in memory (var
-    `sort_memory`, e.g. 256MB) instead of spilling to disk.
+    In an incremental staging model, the condition keeping the source rows
+    that changed in production (`cursor`, held under the same name) or that
+    the ingestion found deleted since the latest of each this model holds.
 #}
-{% macro sort_in_memory() -%}
-    {{ return(adapter.dispatch('sort_in_memory')(var('sort_memory'))) }}
-{%- endmacro %}
-
-{% macro default__sort_in_memory(size) -%}
-    select 1
-{%- endmacro %}
-
-{% macro postgres__sort_in_memory(size) -%}
-    set local work_mem = '{{ size }}'
+{% macro source_rows_changed(cursor) -%}
+    {{ changed_since_held(cursor, cursor) }}
+    or {{ changed_since_held('_ingestion_deleted_at', 'deletion_noticed_at') }}
 {%- endmacro %}

@@ -25,20 +25,17 @@
                 )
             )
             or held.user_id in (
-                select user_id
-                from {{ ref('stg_accounts__users') }}
-                where {{ built_since_held('_built_at') }}
-                union
-                select user_id
-                from {{ ref('stg_accounts__unified_accounts') }}
-                where {{ built_since_held('_built_at') }}
+                {{ keys_built_since_held('user_id', [
+                    ref('stg_accounts__users'),
+                    ref('stg_accounts__unified_accounts'),
+                ]) }}
             )
             or (
                 held.event_type = 'submission_created'
                 and held.entity_id in (
-                    select submission_id
-                    from {{ ref('stg_grading__submissions') }}
-                    where {{ built_since_held('_built_at') }}
+                    {{ keys_built_since_held(
+                        'submission_id', [ref('stg_grading__submissions')]
+                    ) }}
                 )
             )
     {%- else -%}

@@ -28,13 +28,9 @@ with
 
 {% if is_incremental() %}
     changed_users as (
-        select user_id
-        from {{ ref('stg_accounts__users') }}
-        where {{ built_since_held('_built_at') }}
-        union
-        select user_id
-        from {{ ref('stg_accounts__unified_accounts') }}
-        where {{ built_since_held('_built_at') }}
+        {{ keys_built_since_held('user_id', [
+            ref('stg_accounts__users'), ref('stg_accounts__unified_accounts')
+        ]) }}
     ),
 {% endif %}
 

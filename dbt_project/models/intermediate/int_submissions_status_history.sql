@@ -22,13 +22,10 @@ with
 
 {% if is_incremental() %}
     changed_submissions as (
-        select submission_id
-        from {{ ref('stg_grading__submission_status_events') }}
-        where {{ built_since_held('_built_at') }}
-        union
-        select submission_id
-        from {{ ref('stg_grading__submissions') }}
-        where {{ built_since_held('_built_at') }}
+        {{ keys_built_since_held('submission_id', [
+            ref('stg_grading__submission_status_events'),
+            ref('stg_grading__submissions'),
+        ]) }}
     ),
 {% endif %}
 

@@ -18,11 +18,7 @@ with
 unified_accounts as (
     select * from {{ source('accounts', 'unified_accounts') }}
     {% if is_incremental() %}
-        where
-            {{ changed_since_held('updated_at', 'updated_at') }}
-            or {{ changed_since_held(
-                '_ingestion_deleted_at', 'deletion_noticed_at'
-            ) }}
+        where {{ source_rows_changed('updated_at') }}
     {% endif %}
 ),
 

@@ -18,11 +18,7 @@ with
 submission_status_events as (
     select * from {{ source('grading', 'submission_status_events') }}
     {% if is_incremental() %}
-        where
-            {{ changed_since_held('changed_at', 'changed_at') }}
-            or {{ changed_since_held(
-                '_ingestion_deleted_at', 'deletion_noticed_at'
-            ) }}
+        where {{ source_rows_changed('changed_at') }}
     {% endif %}
 ),
 
