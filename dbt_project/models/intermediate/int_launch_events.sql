@@ -18,7 +18,6 @@
         "{{ delete_changed_launch_events() }}",
     ],
     indexes=[
-        {'columns': ['event_type', 'entity_id'], 'unique': true},
         {'columns': ['user_id']},
         {'columns': ['_built_at']},
     ],
