@@ -2,98 +2,47 @@
     Only intervals that ended by a change of status count: a current one has
     not ended, and one ended by a deletion ends when the sync noticed it, not
     when it happened.
-    The statuses declared in the `status_transitions` var are measured in one
-    pass without sorting every interval by status (each percentile sorts only
-    its own status's hours); any other status found is measured by a plain
-    group by, which finds nothing when the histories pass their tests.
+    Entities are counted, and each percentile read, from the partial indexes
+    that fct_status_history keeps over these intervals: no step sorts a
+    million intervals, and the percentiles equal percentile_cont's.
 #}
-{{ config(pre_hook="{{ sort_in_memory() }}") }}
-
-{%- set declared = [] -%}
-{%- for entity_type, lifecycle in var('status_transitions').items() -%}
-    {%- set statuses = lifecycle['initial'] | list -%}
-    {%- for status, targets in lifecycle['moves'].items() -%}
-        {%- do statuses.append(status) -%}
-        {%- do statuses.extend(targets) -%}
-    {%- endfor -%}
-    {%- for status in statuses | unique | sort -%}
-        {%- do declared.append((entity_type, status)) -%}
-    {%- endfor -%}
-{%- endfor %}
-
 with
 
-status_history as (
-    select
-        entity_type,
-        entity_id,
-        status,
-        hours_in_status
-    from {{ ref('fct_status_history') }}
-    where is_ended_by_change
-),
-
-declared_statuses as (
-    select
-    {% for entity_type, status in declared -%}
-            {%- set hours -%}
-                case
-                    when entity_type = '{{ entity_type }}'
-                        and status = '{{ status }}' then hours_in_status
-                end
-            {%- endset -%}
-            count(
-                distinct case
-                    when
-                        entity_type = '{{ entity_type }}'
-                        and status = '{{ status }}' then entity_id
-                end
-            ) as entities_{{ loop.index }},
-            {{ percentile(hours, 0.5) }} as median_hours_{{ loop.index }},
-            {{ percentile(hours, 0.9) }} as p90_hours_{{ loop.index }}
-            {{- ',' if not loop.last }}
-    {% endfor %}
-    from status_history
-),
-
-declared_time_in_status as (
-    {%- for entity_type, status in declared %}
-        select
-            '{{ entity_type }}' as entity_type,
-            '{{ status }}' as status,
-            entities_{{ loop.index }} as entities,
-            median_hours_{{ loop.index }} as median_hours,
-            p90_hours_{{ loop.index }} as p90_hours
-        from declared_statuses
-        where entities_{{ loop.index }} > 0
-        {%- if not loop.last %}
-            union all
-        {%- endif %}
-    {%- endfor %}
-),
-
-other_time_in_status as (
+ended_intervals as (
     select
         entity_type,
         status,
         count(distinct entity_id) as entities,
-        {{ percentile('hours_in_status', 0.5) }} as median_hours,
-        {{ percentile('hours_in_status', 0.9) }} as p90_hours
-    from status_history
-    where
-        not (
-            {%- for entity_type, status in declared %}
-                (entity_type = '{{ entity_type }}' and status = '{{ status }}')
-                {{- ' or' if not loop.last }}
-            {%- endfor %}
-        )
+        count(hours_in_status) as measured
+    from {{ ref('fct_status_history') }}
+    where is_ended_by_change
     group by 1, 2
 ),
 
 time_in_status as (
-    select * from declared_time_in_status
-    union all
-    select * from other_time_in_status
+    select
+        ended_intervals.entity_type,
+        ended_intervals.status,
+        ended_intervals.entities,
+        {{ percentile(
+            relation=ref('fct_status_history'),
+            column='hours_in_status',
+            fraction=0.5,
+            group_row='ended_intervals',
+            group_columns=['entity_type', 'status'],
+            measured='measured',
+            filter='ranked.is_ended_by_change',
+        ) }} as median_hours,
+        {{ percentile(
+            relation=ref('fct_status_history'),
+            column='hours_in_status',
+            fraction=0.9,
+            group_row='ended_intervals',
+            group_columns=['entity_type', 'status'],
+            measured='measured',
+            filter='ranked.is_ended_by_change',
+        ) }} as p90_hours
+    from ended_intervals
 ),
 
 final as (
