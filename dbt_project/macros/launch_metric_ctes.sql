@@ -8,44 +8,19 @@
     it continues the WITH chain after it.
 #}
 {% macro launch_metric_ctes(events, legacy_users, datepart, max_periods=none) %}
-counted_events as (
+{#-
+    One pass over the events, without sorting them: the first aggregate
+    keeps, per period, one row per user who added to their collection (and
+    one for every other event), so the second counts those users as
+    collection_active_users.
+#}
+events_by_collector as (
     select
-        event_type,
-        user_id,
-        cards,
-        event_at,
-        {{ utc_period(datepart, 'event_at') }} as period
-    from {{ events }}
-    where not is_internal_user
-),
-
-last_event as (
-    select
-        {%- if max_periods %}
-        least(
-            max(event_at),
-            {{ dbt.dateadd(
-                'hour' if datepart == 'hour' else 'day',
-                max_periods - 1,
-                utc_timestamp(var('go_live_at'))
-            ) }}
-        ) as last_event_at
-        {%- else %}
-        max(event_at) as last_event_at
-        {%- endif %}
-    from counted_events
-),
-
-spine as (
-    select {{ utc_period(datepart, 'launch_spine.period_start') }} as period
-    from (
-        {{ launch_spine(datepart, '(select last_event_at from last_event)') }}
-    ) as launch_spine
-),
-
-metrics_by_period as (
-    select
-        period,
+        {{ utc_period(datepart, 'event_at') }} as period,
+        case
+            when event_type = 'collection_item_added' then user_id
+        end as collecting_user_id,
+        max(event_at) as last_event_at,
         sum(case when event_type = 'signup' then 1 else 0 end)
             as new_signups,
         sum(case when event_type = 'legacy_conversion' then 1 else 0 end)
@@ -57,22 +32,55 @@ metrics_by_period as (
         sum(case when event_type = 'vault_item_requested' then 1 else 0 end)
             as vault_items_requested,
         sum(case when event_type = 'vault_item_stored' then 1 else 0 end)
-            as vault_items_stored,
-        count(
-            distinct case
-                when event_type = 'collection_item_added' then user_id
-            end
-        ) as collection_active_users
-    from counted_events
-    group by 1
+            as vault_items_stored
+    from {{ events }}
+    where not is_internal_user
+    group by 1, 2
+),
+
+metrics_by_period as (
+    select
+        period,
+        max(last_event_at) as last_event_at,
+        sum(new_signups) as new_signups,
+        sum(legacy_conversions) as legacy_conversions,
+        sum(submissions_created) as submissions_created,
+        sum(cards_submitted) as cards_submitted,
+        sum(vault_items_requested) as vault_items_requested,
+        sum(vault_items_stored) as vault_items_stored,
+        count(collecting_user_id) as collection_active_users
+    from events_by_collector
+    group by period
+),
+
+last_event as (
+    select
+        {%- if max_periods %}
+        least(
+            max(last_event_at),
+            {{ dbt.dateadd(
+                'hour' if datepart == 'hour' else 'day',
+                max_periods - 1,
+                utc_timestamp(var('go_live_at'))
+            ) }}
+        ) as last_event_at
+        {%- else %}
+        max(last_event_at) as last_event_at
+        {%- endif %}
+    from metrics_by_period
+),
+
+spine as (
+    select {{ utc_period(datepart, 'launch_spine.period_start') }} as period
+    from (
+        {{ launch_spine(datepart, '(select last_event_at from last_event)') }}
+    ) as launch_spine
 ),
 
 conversions_before_spine as (
-    select count(*) as legacy_conversions
-    from counted_events
-    where
-        event_type = 'legacy_conversion'
-        and period < (select min(spine.period) from spine)
+    select coalesce(sum(legacy_conversions), 0) as legacy_conversions
+    from metrics_by_period
+    where period < (select min(spine.period) from spine)
 ),
 
 metrics_by_spine as (
