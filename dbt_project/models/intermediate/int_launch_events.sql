@@ -8,6 +8,9 @@
     model last ran (`_built_at`; a user's change reaches all their events,
     whose flags it sets). Vault and collection events (int_launch_item_events)
     are compared whole: those that changed or left are deleted, new ones added.
+    Built whole, the users' flags come from one hash join; incrementally, the
+    few thousand events look up their user by its key (a lateral `limit 1`
+    keeps the planner from hashing a million users for them).
 #}
 {{ config(
     materialized='incremental',
@@ -18,6 +21,7 @@
         "{{ delete_changed_launch_events() }}",
     ],
     indexes=[
+        {'columns': ['event_type', 'entity_id'], 'unique': true},
         {'columns': ['user_id']},
         {'columns': ['_built_at']},
     ],
@@ -52,13 +56,6 @@ unified_accounts as (
         activated_at,
         is_deleted
     from {{ ref('stg_accounts__unified_accounts') }}
-),
-
-user_flags as (
-    select
-        user_id,
-        is_internal
-    from {{ ref('stg_accounts__users') }}
 ),
 
 submissions as (
@@ -172,8 +169,20 @@ final as (
         user_flags.user_id is not null as has_known_user,
         {{ built_at() }} as _built_at
     from events
-    left join user_flags
-        on events.user_id = user_flags.user_id
+    {% if is_incremental() %}
+        left join lateral (
+            select
+                users_by_id.user_id,
+                users_by_id.is_internal
+            from {{ ref('stg_accounts__users') }} as users_by_id
+            where users_by_id.user_id = events.user_id
+            order by 1
+            limit 1
+        ) as user_flags on true
+    {% else %}
+        left join {{ ref('stg_accounts__users') }} as user_flags
+            on events.user_id = user_flags.user_id
+    {% endif %}
 )
 
 select * from final
