@@ -34,7 +34,9 @@
     Post-hook, outside the model's transaction: vacuum `relation`, so that
     the visibility map marks its pages all-visible and index-only scans
     read no rows (fct_time_in_status walks fct_status_history's indexes).
-    After an incremental run it visits only the pages the run changed.
+    It visits only the pages changed since the last vacuum, and leaves index
+    cleanup to autovacuum: scanning every index for the rows an incremental
+    run deleted cost four times as much (0.6 s at a million users).
 #}
 {% macro vacuum_relation(relation) -%}
     {{ return(adapter.dispatch('vacuum_relation')(relation)) }}
@@ -45,5 +47,5 @@
 {%- endmacro %}
 
 {% macro postgres__vacuum_relation(relation) -%}
-    vacuum {{ relation }}
+    vacuum (index_cleanup off) {{ relation }}
 {%- endmacro %}
