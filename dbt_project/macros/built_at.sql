@@ -85,6 +85,8 @@
     In an incremental staging model, the condition keeping the source rows
     that changed in production (`cursor`, held under the same name) or that
     the ingestion found deleted since the latest of each this model holds.
+    The model indexes both columns, so that finding those latest values
+    reads one index entry each rather than the whole model.
 #}
 {% macro source_rows_changed(cursor) -%}
     {{ changed_since_held(cursor, cursor) }}

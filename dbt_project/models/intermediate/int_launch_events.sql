@@ -9,8 +9,8 @@
     whose flags it sets). Vault and collection events (int_launch_item_events)
     are compared whole: those that changed or left are deleted, new ones added.
     Built whole, the users' flags come from one hash join; incrementally, the
-    few thousand events look up their user by its key (a lateral `limit 1`
-    keeps the planner from hashing a million users for them).
+    few thousand events look up their user by its key (macro
+    left_join_by_key), rather than hash a million users for them.
 #}
 {{ config(
     materialized='incremental',
@@ -169,20 +169,14 @@ final as (
         user_flags.user_id is not null as has_known_user,
         {{ built_at() }} as _built_at
     from events
-    {% if is_incremental() %}
-        left join lateral (
-            select
-                users_by_id.user_id,
-                users_by_id.is_internal
-            from {{ ref('stg_accounts__users') }} as users_by_id
-            where users_by_id.user_id = events.user_id
-            order by 1
-            limit 1
-        ) as user_flags on true
-    {% else %}
-        left join {{ ref('stg_accounts__users') }} as user_flags
-            on events.user_id = user_flags.user_id
-    {% endif %}
+    {{ left_join_by_key(
+        ref('stg_accounts__users'),
+        alias='user_flags',
+        key='user_id',
+        outer='events',
+        columns=['user_id', 'is_internal'],
+        lookup=is_incremental(),
+    ) }}
 )
 
 select * from final

@@ -8,6 +8,8 @@
         {'columns': ['unified_account_id'], 'unique': true},
         {'columns': ['user_id'], 'unique': true},
         {'columns': ['_built_at']},
+        {'columns': ['updated_at']},
+        {'columns': ['deletion_noticed_at']},
     ],
     meta={'tests_scope_column': '_built_at'},
     post_hook="{{ analyze_relation(this) }}",

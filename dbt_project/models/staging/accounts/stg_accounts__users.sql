@@ -13,6 +13,8 @@
         {'columns': ['user_id'], 'unique': true},
         {'columns': ['email_hash'], 'unique': true},
         {'columns': ['_built_at']},
+        {'columns': ['updated_at']},
+        {'columns': ['deletion_noticed_at']},
     ],
     meta={'tests_scope_column': '_built_at'},
     post_hook="{{ analyze_relation(this) }}",

@@ -8,6 +8,8 @@
         {'columns': ['status_event_id'], 'unique': true},
         {'columns': ['submission_id']},
         {'columns': ['_built_at']},
+        {'columns': ['changed_at']},
+        {'columns': ['deletion_noticed_at']},
     ],
     meta={'tests_scope_column': '_built_at'},
     post_hook="{{ analyze_relation(this) }}",
