@@ -25,10 +25,17 @@
                 )
             )
             or held.user_id in (
-                {{ keys_built_since_held('user_id', [
-                    ref('stg_accounts__users'),
-                    ref('stg_accounts__unified_accounts'),
-                ]) }}
+                {{ keys_built_since_held(
+                    'user_id', [ref('stg_accounts__users')]
+                ) }}
+            )
+            or (
+                held.event_type = 'legacy_conversion'
+                and held.user_id in (
+                    {{ keys_built_since_held(
+                        'user_id', [ref('stg_accounts__unified_accounts')]
+                    ) }}
+                )
             )
             or (
                 held.event_type = 'submission_created'

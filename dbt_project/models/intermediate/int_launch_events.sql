@@ -5,9 +5,10 @@
     are kept and flagged (has_known_user).
     Incremental: a run first deletes, then recomputes, the events of the
     users, unified accounts and submissions that staging wrote since this
-    model last ran (`_built_at`; a user's change reaches all their events,
-    whose flags it sets). Vault and collection events (int_launch_item_events)
-    are compared whole: those that changed or left are deleted, new ones added.
+    model last ran (`_built_at`): a user's change reaches all their events,
+    whose flags it sets; a unified account's only the user's conversion.
+    Vault and collection events (int_launch_item_events) are compared whole:
+    those that changed or left are deleted, new ones added.
     Built whole, the users' flags come from one hash join; incrementally, the
     few thousand events look up their user by its key (macro
     left_join_by_key), rather than hash a million users for them.
@@ -31,9 +32,13 @@ with
 
 {% if is_incremental() %}
     changed_users as (
-        {{ keys_built_since_held('user_id', [
-            ref('stg_accounts__users'), ref('stg_accounts__unified_accounts')
-        ]) }}
+        {{ keys_built_since_held('user_id', [ref('stg_accounts__users')]) }}
+    ),
+
+    changed_accounts as (
+        {{ keys_built_since_held(
+            'user_id', [ref('stg_accounts__unified_accounts')]
+        ) }}
     ),
 {% endif %}
 
@@ -46,7 +51,11 @@ users as (
         created_at
     from {{ ref('stg_accounts__users') }}
     {% if is_incremental() %}
-        where user_id in (select changed_users.user_id from changed_users)
+        where
+            user_id in (select changed_users.user_id from changed_users)
+            or user_id in (
+                select changed_accounts.user_id from changed_accounts
+            )
     {% endif %}
 ),
 
@@ -109,6 +118,9 @@ signups as (
         legacy_system is null
         and created_at is not null
         and not is_deleted
+        {% if is_incremental() %}
+            and user_id in (select changed_users.user_id from changed_users)
+        {% endif %}
 ),
 
 legacy_conversions as (
