@@ -19,29 +19,22 @@ ended_intervals as (
     group by 1, 2
 ),
 
+{%- set hours_in_status = {
+    'relation': ref('fct_status_history'),
+    'column': 'hours_in_status',
+    'group_row': 'ended_intervals',
+    'group_columns': ['entity_type', 'status'],
+    'measured': 'measured',
+    'filter': 'ranked.is_ended_by_change',
+} %}
+
 time_in_status as (
     select
         ended_intervals.entity_type,
         ended_intervals.status,
         ended_intervals.entities,
-        {{ percentile(
-            relation=ref('fct_status_history'),
-            column='hours_in_status',
-            fraction=0.5,
-            group_row='ended_intervals',
-            group_columns=['entity_type', 'status'],
-            measured='measured',
-            filter='ranked.is_ended_by_change',
-        ) }} as median_hours,
-        {{ percentile(
-            relation=ref('fct_status_history'),
-            column='hours_in_status',
-            fraction=0.9,
-            group_row='ended_intervals',
-            group_columns=['entity_type', 'status'],
-            measured='measured',
-            filter='ranked.is_ended_by_change',
-        ) }} as p90_hours
+        {{ percentile(fraction=0.5, **hours_in_status) }} as median_hours,
+        {{ percentile(fraction=0.9, **hours_in_status) }} as p90_hours
     from ended_intervals
 ),
 
