@@ -28,6 +28,16 @@
     ],
     meta={'tests_scope_column': '_built_at'},
 ) }}
+
+{#- Signups change only with their user (not with the unified account). #}
+{%- set of_changed_users -%}
+    {%- if is_incremental() -%}
+        user_id in (select changed_users.user_id from changed_users)
+    {%- else -%}
+        true
+    {%- endif -%}
+{%- endset %}
+
 with
 
 {% if is_incremental() %}
@@ -118,9 +128,7 @@ signups as (
         legacy_system is null
         and created_at is not null
         and not is_deleted
-        {% if is_incremental() %}
-            and user_id in (select changed_users.user_id from changed_users)
-        {% endif %}
+        and {{ of_changed_users }}
 ),
 
 legacy_conversions as (
